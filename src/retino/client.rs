@@ -1,0 +1,250 @@
+//! The HTTP client for one Retino account.
+//!
+//! Owns the request shape (`Authorization: Token ...`, the list's query
+//! parameter names from configuration), the retry policy (`backon`:
+//! exponential backoff with jitter, bounded; `Retry-After` honoured) and the
+//! mapping of responses to [`ApiError`]. It knows nothing of the database.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use chrono::{DateTime, Utc};
+use reqwest::header::{HeaderMap, AUTHORIZATION, RETRY_AFTER};
+use reqwest::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use super::error::ApiError;
+use super::models::{RawPage, TicketPage};
+use crate::config::{AccountSettings, QueryNames};
+
+/// Which slice of `GET /tickets` to read; always ordered by `updated_at`
+/// ascending, the order the sync cursor relies on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketQuery {
+    pub updated_from: Option<DateTime<Utc>>,
+    pub updated_to: Option<DateTime<Utc>>,
+    pub page: u64,
+}
+
+/// Counters a run reports; shared so clones of the client add up.
+#[derive(Debug, Default)]
+pub struct RequestStats {
+    requests: AtomicU64,
+    retries: AtomicU64,
+}
+
+impl RequestStats {
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RetinoClient {
+    http: reqwest::Client,
+    account: String,
+    base_url: Url,
+    token: SecretString,
+    page_size: u32,
+    query: QueryNames,
+    backoff: ExponentialBuilder,
+    backoff_max: Duration,
+    stats: Arc<RequestStats>,
+}
+
+impl RetinoClient {
+    pub fn new(account: &AccountSettings) -> Result<Self, reqwest::Error> {
+        let api = &account.api;
+        let http = reqwest::Client::builder()
+            .timeout(api.timeout)
+            .connect_timeout(api.timeout)
+            .user_agent(concat!("retino-sync/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let backoff = ExponentialBuilder::default()
+            .with_jitter()
+            .with_min_delay(api.backoff_min)
+            .with_max_delay(api.backoff_max)
+            .with_max_times(api.max_retries);
+        Ok(Self {
+            http,
+            account: account.name.clone(),
+            base_url: api.base_url.clone(),
+            token: api.token.clone(),
+            page_size: api.page_size,
+            query: api.query.clone(),
+            backoff,
+            backoff_max: api.backoff_max,
+            stats: Arc::default(),
+        })
+    }
+
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    pub fn stats(&self) -> &RequestStats {
+        &self.stats
+    }
+
+    /// One page of tickets ordered by `updated_at`. `None` when the page is
+    /// past the end: the API may answer that with 404 "Invalid page."
+    pub async fn list_tickets(&self, query: &TicketQuery) -> Result<Option<TicketPage>, ApiError> {
+        let mut url = self.endpoint(&["tickets"]);
+        {
+            let mut pairs = url.query_pairs_mut();
+            pairs.append_pair(&self.query.ordering, &self.query.ordering_by_update);
+            pairs.append_pair("page", &query.page.to_string());
+            pairs.append_pair("page_size", &self.page_size.to_string());
+            if let Some(from) = query.updated_from {
+                pairs.append_pair(&self.query.updated_from, &format_timestamp(from));
+            }
+            if let Some(to) = query.updated_to {
+                pairs.append_pair(&self.query.updated_to, &format_timestamp(to));
+            }
+        }
+        match self.get::<RawPage>(url).await {
+            Ok(page) => Ok(Some(page.into())),
+            // Page 1 always exists, even empty: a 404 there means a wrong
+            // base URL, which must not pass for "nothing changed".
+            Err(ApiError::NotFound { .. }) if query.page > 1 => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn endpoint(&self, segments: &[&str]) -> Url {
+        let mut url = self.base_url.clone();
+        url.path_segments_mut()
+            .expect("base_url is validated as http(s) at start")
+            .pop_if_empty()
+            .extend(segments);
+        url
+    }
+
+    async fn get<T: DeserializeOwned>(&self, url: Url) -> Result<T, ApiError> {
+        (|| self.get_once(url.clone()))
+            .retry(self.backoff)
+            .when(ApiError::is_transient)
+            .adjust(|error, next| {
+                // Honour Retry-After when it asks for longer than the backoff,
+                // but never beyond backoff_max: a run must stay bounded.
+                next.map(|delay| match error.retry_after() {
+                    Some(wanted) => delay.max(wanted.min(self.backoff_max)),
+                    None => delay,
+                })
+            })
+            .notify(|error, delay| {
+                self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(account = %self.account, %error, retry_in = ?delay, "retrying Retino request");
+            })
+            .await
+    }
+
+    async fn get_once<T: DeserializeOwned>(&self, url: Url) -> Result<T, ApiError> {
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let response = self
+            .http
+            .get(url.clone())
+            .header(
+                AUTHORIZATION,
+                format!("Token {}", self.token.expose_secret()),
+            )
+            .send()
+            .await
+            .map_err(|source| self.transport(source))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|source| self.transport(source))?;
+        tracing::debug!(account = %self.account, path = url.path(), status = status.as_u16(), "Retino response");
+        if status.is_success() {
+            return serde_json::from_slice(&body).map_err(|source| ApiError::MalformedBody {
+                account: self.account.clone(),
+                path: url.path().to_owned(),
+                source,
+            });
+        }
+        Err(self.status_error(status, &headers, &body, url.path()))
+    }
+
+    fn transport(&self, source: reqwest::Error) -> ApiError {
+        ApiError::Transport {
+            account: self.account.clone(),
+            base_url: self.base_url.to_string(),
+            source: source.without_url(),
+        }
+    }
+
+    fn status_error(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &[u8],
+        path: &str,
+    ) -> ApiError {
+        let account = self.account.clone();
+        let detail = error_detail(body);
+        match status.as_u16() {
+            401 | 403 => ApiError::Unauthorized {
+                account,
+                status: status.as_u16(),
+                detail,
+            },
+            404 => ApiError::NotFound {
+                account,
+                path: path.to_owned(),
+            },
+            429 => ApiError::RateLimited {
+                account,
+                retry_after: headers
+                    .get(RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs),
+            },
+            code if status.is_server_error() => ApiError::Server {
+                account,
+                status: code,
+                detail,
+            },
+            code => ApiError::Rejected {
+                account,
+                status: code,
+                path: path.to_owned(),
+                detail,
+            },
+        }
+    }
+}
+
+/// The filter format a public client of the API is known to send.
+pub fn format_timestamp(ts: DateTime<Utc>) -> String {
+    ts.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// `{"detail": "..."}` as Django REST framework writes it, else the body's
+/// start, so errors say what the server said.
+fn error_detail(body: &[u8]) -> String {
+    if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(body) {
+        if let Some(detail) = map.get("detail").and_then(|d| d.as_str()) {
+            return detail.to_owned();
+        }
+        return serde_json::Value::Object(map).to_string();
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        "(empty body)".to_owned()
+    } else {
+        text.chars().take(200).collect()
+    }
+}

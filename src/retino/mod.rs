@@ -1,0 +1,12 @@
+//! The Retino Tickets API v2, as a typed client.
+//!
+//! [`models`] types what the API sends, [`client`] talks HTTP with retries,
+//! [`error`] says what went wrong in terms a caller can act on.
+
+pub mod client;
+pub mod error;
+pub mod models;
+
+pub use client::{RetinoClient, TicketQuery};
+pub use error::ApiError;
+pub use models::{RejectedRecord, Ticket, TicketPage, TicketRecord};

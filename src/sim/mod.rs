@@ -1,0 +1,304 @@
+//! The Retino API simulator: an in-memory, real-HTTP double of the Retino
+//! Tickets API v2 (list, search and detail), for integration tests and the
+//! `retino-sim` demo binary.
+//!
+//! It owns the simulated account's tickets (kept as raw `serde_json::Value`s so
+//! tests can store malformed records and unknown fields survive untouched), the
+//! server's clock, and the knobs tests turn: token, latency, page-size cap,
+//! injected faults and a hook that mutates data between list requests.
+//!
+//! It is a test and demo double only: it never talks to the real Retino, and
+//! the sync code must never depend on it.
+
+mod generate;
+mod server;
+mod store;
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use store::{Selection, Store};
+
+/// A failure the simulator answers with instead of the real response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// answer this status with {"detail": "..."} and optional Retry-After header (seconds)
+    Status {
+        status: u16,
+        retry_after: Option<u32>,
+    },
+    /// answer 200 with content-type json but only the first half of the real body
+    TruncatedBody,
+    /// send 200 headers then abort the connection mid-body (body stream yields an error), so the client sees a transport error
+    DropConnection,
+}
+
+type ListHook = dyn Fn(&Simulator, u64) + Send + Sync;
+
+/// A handle to one simulated Retino account; clones share the same state.
+#[derive(Clone)]
+pub struct Simulator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Mutex<Store>,
+    knobs: Mutex<Knobs>,
+    list_hook: Mutex<Option<Arc<ListHook>>>,
+    requests: AtomicU64,
+    list_requests: AtomicU64,
+}
+
+struct Knobs {
+    token: String,
+    latency: Duration,
+    max_page_size: usize,
+    faults: VecDeque<Fault>,
+}
+
+/// A running simulator bound to a loopback port.
+pub struct SimServer {
+    addr: SocketAddr,
+    /// Dropping this sender is the server's shutdown signal.
+    _shutdown: oneshot::Sender<()>,
+}
+
+impl SimServer {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The API root a client is configured with, e.g. `http://127.0.0.1:PORT/api/v2`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/api/v2", self.addr)
+    }
+}
+
+/// A poisoned lock only means a test closure panicked; the data is still
+/// consistent enough for a test double, and the server must keep answering.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Simulator {
+    /// An empty account that accepts `Authorization: Token <token>`.
+    pub fn new(token: impl Into<String>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store: Mutex::new(Store::default()),
+                knobs: Mutex::new(Knobs {
+                    token: token.into(),
+                    latency: Duration::ZERO,
+                    max_page_size: 100,
+                    faults: VecDeque::new(),
+                }),
+                list_hook: Mutex::new(None),
+                requests: AtomicU64::new(0),
+                list_requests: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Adds `count` realistic tickets generated deterministically from `seed`:
+    /// the same seed and count always give the same tickets.
+    pub fn generate(&self, seed: u64, count: usize) {
+        let tickets = generate::tickets(seed, count);
+        let mut store = lock(&self.inner.store);
+        for ticket in tickets {
+            let sort_key = store::updated_at(&ticket).expect("generated tickets carry updated_at");
+            store.put(sort_key, ticket);
+        }
+    }
+
+    /// Binds 127.0.0.1 on a free port and serves in a background task until
+    /// the returned [`SimServer`] is dropped.
+    pub async fn spawn(&self) -> std::io::Result<SimServer> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let server = self.clone().serve(listener, async {
+            // Both a send and the sender's drop mean "stop".
+            let _ = stopped.await;
+        });
+        tokio::spawn(async move {
+            if let Err(error) = server.await {
+                tracing::warn!(%error, "retino simulator stopped with an error");
+            }
+        });
+        Ok(SimServer {
+            addr,
+            _shutdown: shutdown,
+        })
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then lets requests in
+    /// flight finish.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(listener, server::router(self))
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+
+    /// Stores a well-formed ticket, replacing any with the same id.
+    ///
+    /// # Panics
+    /// If the ticket has no parseable `updated_at`; use [`Simulator::insert_raw`]
+    /// for malformed records.
+    pub fn insert(&self, ticket: Value) {
+        let Some(sort_key) = store::updated_at(&ticket) else {
+            panic!(
+                "Simulator::insert needs a ticket with an RFC 3339 \"updated_at\" \
+                 (use insert_raw for malformed records), got: {ticket}"
+            );
+        };
+        lock(&self.inner.store).put(sort_key, ticket);
+    }
+
+    /// Stores any JSON value as a ticket, listed as if its `updated_at` were
+    /// `sort_key`. Its key is its `id` string, or the JSON text of a non-string
+    /// id (`null` when it has none); a record with the same key is replaced.
+    pub fn insert_raw(&self, sort_key: DateTime<Utc>, ticket: Value) {
+        lock(&self.inner.store).put(sort_key, ticket);
+    }
+
+    /// Applies `f` to the ticket and stamps it with a fresh `updated_at`, as
+    /// any change on the real server does. `f` runs under the simulator's lock,
+    /// so it must not call back into the simulator. Returns false for an
+    /// unknown id.
+    pub fn update(&self, id: &str, f: impl FnOnce(&mut Value)) -> bool {
+        lock(&self.inner.store).update(id, f)
+    }
+
+    pub fn remove(&self, id: &str) -> Option<Value> {
+        lock(&self.inner.store).remove(id)
+    }
+
+    pub fn get(&self, id: &str) -> Option<Value> {
+        lock(&self.inner.store).get(id).cloned()
+    }
+
+    /// Every ticket, ordered by (`updated_at`, id).
+    pub fn tickets(&self) -> Vec<Value> {
+        lock(&self.inner.store).all()
+    }
+
+    pub fn len(&self) -> usize {
+        lock(&self.inner.store).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The server's clock: the real time in microseconds, but always later
+    /// than its previous reading and than every stored ticket's `updated_at`,
+    /// so an update always moves a ticket to the end of the `updated_at` order.
+    pub fn now(&self) -> DateTime<FixedOffset> {
+        lock(&self.inner.store).tick().fixed_offset()
+    }
+
+    /// Formats a timestamp the way the API writes them: RFC 3339 with six
+    /// fractional digits and a numeric offset.
+    pub fn format_ts(ts: DateTime<FixedOffset>) -> String {
+        ts.to_rfc3339_opts(SecondsFormat::Micros, false)
+    }
+
+    pub fn set_token(&self, token: impl Into<String>) {
+        lock(&self.inner.knobs).token = token.into();
+    }
+
+    /// Sleeps this long before answering every request.
+    pub fn set_latency(&self, latency: Duration) {
+        lock(&self.inner.knobs).latency = latency;
+    }
+
+    /// Caps `page_size` on the server side (default 100); 0 counts as 1.
+    pub fn set_max_page_size(&self, n: usize) {
+        lock(&self.inner.knobs).max_page_size = n.max(1);
+    }
+
+    /// Queues faults; each request to a `/tickets` endpoint takes the next one,
+    /// if any, and answers with it instead of the real response.
+    pub fn push_faults(&self, faults: impl IntoIterator<Item = Fault>) {
+        lock(&self.inner.knobs).faults.extend(faults);
+    }
+
+    /// Runs `hook` before answering each list request (`GET /tickets`) that
+    /// got past faults and authentication, with no simulator lock held, so it
+    /// may insert, update or remove tickets. It gets the request's number as
+    /// counted by [`Simulator::list_request_count`] (1-based; faulted and
+    /// rejected list requests take a number too; [`Simulator::reset_counts`]
+    /// restarts it).
+    pub fn on_list_request(&self, hook: impl Fn(&Simulator, u64) + Send + Sync + 'static) {
+        *lock(&self.inner.list_hook) = Some(Arc::new(hook));
+    }
+
+    pub fn clear_list_hook(&self) {
+        *lock(&self.inner.list_hook) = None;
+    }
+
+    /// Every HTTP request received, faulted and rejected ones included.
+    pub fn request_count(&self) -> u64 {
+        self.inner.requests.load(Ordering::SeqCst)
+    }
+
+    /// `GET /tickets` requests received, faulted and rejected ones included.
+    pub fn list_request_count(&self) -> u64 {
+        self.inner.list_requests.load(Ordering::SeqCst)
+    }
+
+    pub fn reset_counts(&self) {
+        self.inner.requests.store(0, Ordering::SeqCst);
+        self.inner.list_requests.store(0, Ordering::SeqCst);
+    }
+
+    fn count_request(&self) {
+        self.inner.requests.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn count_list_request(&self) -> u64 {
+        self.inner.list_requests.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    fn latency(&self) -> Duration {
+        lock(&self.inner.knobs).latency
+    }
+
+    fn pop_fault(&self) -> Option<Fault> {
+        lock(&self.inner.knobs).faults.pop_front()
+    }
+
+    fn token_matches(&self, token: &str) -> bool {
+        lock(&self.inner.knobs).token == token
+    }
+
+    fn max_page_size(&self) -> usize {
+        lock(&self.inner.knobs).max_page_size
+    }
+
+    fn select(&self, selection: &Selection<'_>) -> (usize, Vec<Value>) {
+        lock(&self.inner.store).select(selection)
+    }
+
+    fn run_list_hook(&self, number: u64) {
+        let hook = lock(&self.inner.list_hook).clone();
+        if let Some(hook) = hook {
+            hook(self, number);
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! The simulator's ticket store: raw JSON records with ordered indexes on
+//! `updated_at` and `created_at`, so a filtered, ordered page walks one range
+//! of an index instead of sorting the whole account per request; and the
+//! server clock that stamps updates.
+
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
+
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
+use serde_json::Value;
+
+/// An index key: the timestamp, then the id so equal timestamps page in a
+/// fixed order.
+type IndexKey = (DateTime<Utc>, String);
+
+struct Record {
+    ticket: Value,
+    updated: DateTime<Utc>,
+    created: DateTime<Utc>,
+}
+
+#[derive(Default)]
+pub(super) struct Store {
+    records: HashMap<String, Record>,
+    by_updated: BTreeSet<IndexKey>,
+    by_created: BTreeSet<IndexKey>,
+    /// The last time handed out or stored, whichever is later.
+    clock: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Field {
+    Updated,
+    Created,
+}
+
+/// An inclusive time window; `None` leaves that side open.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Window {
+    pub(super) from: Option<DateTime<Utc>>,
+    pub(super) to: Option<DateTime<Utc>>,
+}
+
+impl Window {
+    fn contains(&self, t: DateTime<Utc>) -> bool {
+        self.from.is_none_or(|from| from <= t) && self.to.is_none_or(|to| t <= to)
+    }
+
+    fn is_empty(&self) -> bool {
+        matches!((self.from, self.to), (Some(from), Some(to)) if from > to)
+    }
+
+    fn bounds(&self) -> (Bound<IndexKey>, Bound<IndexKey>) {
+        let lower = match self.from {
+            Some(from) => Bound::Included((from, String::new())),
+            None => Bound::Unbounded,
+        };
+        // Every key at `to` sorts below (`to` + 1ns, ""), whatever its id.
+        let upper = match self
+            .to
+            .and_then(|to| to.checked_add_signed(TimeDelta::nanoseconds(1)))
+        {
+            Some(after) => Bound::Excluded((after, String::new())),
+            None => Bound::Unbounded,
+        };
+        (lower, upper)
+    }
+}
+
+/// Which tickets a list or search request asks for.
+pub(super) struct Selection<'a> {
+    pub(super) order_by: Field,
+    pub(super) descending: bool,
+    pub(super) updated: Window,
+    pub(super) created: Window,
+    /// Lower-case search terms; a ticket must match every one.
+    pub(super) terms: &'a [String],
+    pub(super) offset: usize,
+    pub(super) limit: usize,
+}
+
+/// The store's key for a ticket: its id string, or the JSON text of a
+/// malformed id.
+fn key_of(ticket: &Value) -> String {
+    match ticket.get("id") {
+        Some(Value::String(id)) => id.clone(),
+        Some(other) => other.to_string(),
+        None => Value::Null.to_string(),
+    }
+}
+
+fn timestamp(ticket: &Value, field: &str) -> Option<DateTime<Utc>> {
+    let text = ticket.get(field)?.as_str()?;
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+pub(super) fn updated_at(ticket: &Value) -> Option<DateTime<Utc>> {
+    timestamp(ticket, "updated_at")
+}
+
+/// Whether any of the fields the API's search covers contains `term`.
+fn matches_term(ticket: &Value, term: &str) -> bool {
+    fn text(value: Option<&Value>) -> Option<&str> {
+        value.and_then(Value::as_str)
+    }
+    let customer = ticket.get("customer");
+    let customer_fields = ["name", "email", "phone"]
+        .into_iter()
+        .map(|field| text(customer.and_then(|c| c.get(field))));
+    let product_fields = ticket
+        .get("products")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .flat_map(|product| {
+            ["name", "product_id", "ean", "serial"]
+                .into_iter()
+                .map(|field| text(product.get(field)))
+        });
+    let ticket_fields = ["order_id", "code"]
+        .into_iter()
+        .map(|field| text(ticket.get(field)));
+    customer_fields
+        .chain(product_fields)
+        .chain(ticket_fields)
+        .flatten()
+        .any(|value| value.to_lowercase().contains(term))
+}
+
+impl Store {
+    /// Stores `ticket` under its key, listed at `sort_key` for `updated_at`;
+    /// its `created_at` falls back to `sort_key` when it does not parse.
+    pub(super) fn put(&mut self, sort_key: DateTime<Utc>, ticket: Value) {
+        let key = key_of(&ticket);
+        self.remove(&key);
+        let created = timestamp(&ticket, "created_at").unwrap_or(sort_key);
+        self.by_updated.insert((sort_key, key.clone()));
+        self.by_created.insert((created, key.clone()));
+        self.clock = self.clock.max(sort_key);
+        self.records.insert(
+            key,
+            Record {
+                ticket,
+                updated: sort_key,
+                created,
+            },
+        );
+    }
+
+    pub(super) fn remove(&mut self, key: &str) -> Option<Value> {
+        let record = self.records.remove(key)?;
+        self.by_updated.remove(&(record.updated, key.to_owned()));
+        self.by_created.remove(&(record.created, key.to_owned()));
+        Some(record.ticket)
+    }
+
+    pub(super) fn update(&mut self, key: &str, f: impl FnOnce(&mut Value)) -> bool {
+        let Some(mut ticket) = self.remove(key) else {
+            return false;
+        };
+        f(&mut ticket);
+        let now = self.tick();
+        if let Some(object) = ticket.as_object_mut() {
+            object.insert(
+                "updated_at".to_owned(),
+                Value::String(super::Simulator::format_ts(now.fixed_offset())),
+            );
+        }
+        self.put(now, ticket);
+        true
+    }
+
+    pub(super) fn get(&self, key: &str) -> Option<&Value> {
+        self.records.get(key).map(|record| &record.ticket)
+    }
+
+    pub(super) fn all(&self) -> Vec<Value> {
+        self.by_updated
+            .iter()
+            .filter_map(|(_, key)| self.get(key).cloned())
+            .collect()
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Advances the clock to the later of the real time and one microsecond
+    /// past its last reading, both at the API's microsecond precision.
+    pub(super) fn tick(&mut self) -> DateTime<Utc> {
+        let real = Utc::now().trunc_subsecs(6);
+        let last = self.clock.trunc_subsecs(6);
+        let next = last
+            .checked_add_signed(TimeDelta::microseconds(1))
+            .unwrap_or(last);
+        self.clock = real.max(next);
+        self.clock
+    }
+
+    /// Counts the tickets `selection` matches and clones the page of them
+    /// between `offset` and `offset + limit`.
+    pub(super) fn select(&self, selection: &Selection<'_>) -> (usize, Vec<Value>) {
+        let (index, own, other) = match selection.order_by {
+            Field::Updated => (&self.by_updated, selection.updated, selection.created),
+            Field::Created => (&self.by_created, selection.created, selection.updated),
+        };
+        if own.is_empty() || other.is_empty() {
+            return (0, Vec::new());
+        }
+        let range = index.range(own.bounds());
+        let keys: Box<dyn Iterator<Item = &IndexKey>> = if selection.descending {
+            Box::new(range.rev())
+        } else {
+            Box::new(range)
+        };
+        let filtered = other.from.is_some() || other.to.is_some() || !selection.terms.is_empty();
+        let page_end = selection.offset.saturating_add(selection.limit);
+        let mut count = 0;
+        let mut page = Vec::new();
+        for (_, key) in keys {
+            let in_page = (selection.offset..page_end).contains(&count);
+            if !filtered && !in_page {
+                count += 1;
+                continue;
+            }
+            let Some(record) = self.records.get(key) else {
+                continue;
+            };
+            let other_time = match selection.order_by {
+                Field::Updated => record.created,
+                Field::Created => record.updated,
+            };
+            let matches = other.contains(other_time)
+                && selection
+                    .terms
+                    .iter()
+                    .all(|term| matches_term(&record.ticket, term));
+            if matches {
+                if in_page {
+                    page.push(record.ticket.clone());
+                }
+                count += 1;
+            }
+        }
+        (count, page)
+    }
+}

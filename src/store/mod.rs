@@ -1,0 +1,168 @@
+//! PostgreSQL: the mirror's tables and the sync's bookkeeping.
+//!
+//! Owns the pool, the migrations and every SQL statement. Its one
+//! transactional entry point for the sync is [`Store::commit_page`]: a
+//! page's tickets, rejects, run progress and new watermark commit together
+//! or not at all. It never calls the API and never decides what to fetch.
+
+mod customers;
+mod lock;
+mod runs;
+mod status;
+mod tickets;
+mod watermark;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+pub use customers::customer_identity;
+pub use lock::AccountLock;
+pub use runs::{RunFinish, RunId, RunStatus};
+pub use status::AccountStatus;
+
+use crate::config::DatabaseSettings;
+use crate::retino::{RejectedRecord, TicketRecord};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The stream name of the ticket list in `sync_state`.
+pub const TICKETS_STREAM: &str = "tickets";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot connect to PostgreSQL at {target} (database.url): {source}")]
+    Connect {
+        target: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("applying database migrations failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Query(#[from] sqlx::Error),
+}
+
+/// What one page commit wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PageOutcome {
+    /// Tickets inserted or changed; unchanged ones write nothing.
+    pub tickets_written: u64,
+    /// Rejects newly stored (one seen before is not stored twice).
+    pub rejects_stored: u64,
+}
+
+/// A page ready to commit, with the watermark it earns.
+#[derive(Debug)]
+pub struct PageCommit<'a> {
+    pub account: &'a str,
+    pub run_id: RunId,
+    pub tickets: &'a [TicketRecord],
+    pub rejects: &'a [RejectedRecord],
+    pub watermark: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    pub async fn connect(settings: &DatabaseSettings) -> Result<Self, StoreError> {
+        let url = settings.url.expose_secret();
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(Duration::from_secs(15))
+            .connect(url)
+            .await
+            .map_err(|source| StoreError::Connect {
+                target: redacted(url),
+                source,
+            })?;
+        Ok(Self { pool })
+    }
+
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Stores one page and moves the watermark, atomically: a crash at any
+    /// point leaves either all of the page or none of it.
+    pub async fn commit_page(&self, page: PageCommit<'_>) -> Result<PageOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let tickets_written = tickets::upsert_tickets(&mut tx, page.account, page.tickets).await?;
+        let rejects_stored =
+            runs::store_rejects(&mut tx, page.account, page.run_id, page.rejects).await?;
+        if let Some(watermark) = page.watermark {
+            watermark::advance(&mut tx, page.account, TICKETS_STREAM, watermark).await?;
+        }
+        runs::record_page(&mut tx, page.run_id, tickets_written, rejects_stored).await?;
+        tx.commit().await?;
+        Ok(PageOutcome {
+            tickets_written,
+            rejects_stored,
+        })
+    }
+
+    pub async fn watermark(&self, account: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(watermark::load(&self.pool, account, TICKETS_STREAM).await?)
+    }
+
+    /// Takes the account's cross-process lock, or `None` when another
+    /// process (or task) holds it.
+    pub async fn try_lock_account(&self, account: &str) -> Result<Option<AccountLock>, StoreError> {
+        Ok(AccountLock::try_acquire(&self.pool, account).await?)
+    }
+
+    pub async fn start_run(
+        &self,
+        account: &str,
+        full: bool,
+        watermark_before: Option<DateTime<Utc>>,
+    ) -> Result<RunId, StoreError> {
+        Ok(runs::start(&self.pool, account, full, watermark_before).await?)
+    }
+
+    pub async fn finish_run(&self, run_id: RunId, finish: &RunFinish) -> Result<(), StoreError> {
+        Ok(runs::finish(&self.pool, run_id, finish).await?)
+    }
+
+    pub async fn status(&self, accounts: &[String]) -> Result<Vec<AccountStatus>, StoreError> {
+        Ok(status::load(&self.pool, accounts).await?)
+    }
+}
+
+/// The URL without its password, for error messages.
+fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
+            parsed.to_string()
+        }
+        Err(_) => "(unparsable database.url)".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            super::redacted("postgres://u:hunter2@db:5432/x"),
+            "postgres://u:***@db:5432/x"
+        );
+    }
+}

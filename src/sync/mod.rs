@@ -1,0 +1,200 @@
+//! The sync engine: one incremental run for one account.
+//!
+//! A run takes the account's lock, reads `GET /tickets` ordered by
+//! `updated_at` from `watermark - lookback` (everything with `--full`), and
+//! commits each page together with the watermark it earns. A crash at any
+//! point resumes from the last committed page. The engine decides what to
+//! fetch and when to stop; it leaves HTTP to [`crate::retino`] and SQL to
+//! [`crate::store`].
+
+mod cursor;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::retino::{ApiError, RetinoClient, TicketPage};
+use crate::store::{PageCommit, RunFinish, RunId, RunStatus, Store, StoreError};
+pub use cursor::Cursor;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Re-read the whole list instead of starting at the watermark.
+    pub full: bool,
+    /// How far behind the watermark to start.
+    pub lookback: Duration,
+}
+
+/// What a run did, for the CLI and for metrics.
+#[derive(Debug, Clone, Default)]
+pub struct RunReport {
+    pub pages: u64,
+    pub tickets_written: u64,
+    pub rejects: u64,
+    pub requests: u64,
+    pub retries: u64,
+    pub watermark_before: Option<DateTime<Utc>>,
+    pub watermark_after: Option<DateTime<Utc>>,
+}
+
+/// Called after each committed page with the page and the run so far;
+/// used for progress display.
+pub trait Progress: Send + Sync {
+    fn page_committed(&self, page: &TicketPage, report: &RunReport);
+}
+
+impl Progress for () {
+    fn page_committed(&self, _: &TicketPage, _: &RunReport) {}
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("account `{0}` is being synced by another process; try again when it finishes")]
+    AlreadyRunning(String),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "Retino did not return tickets ordered by updated_at for account `{0}`; \
+         check api.query.ordering and api.query.ordering_by_update"
+    )]
+    Unordered(String),
+}
+
+/// Runs one sync of the client's account and records it in `sync_runs`.
+pub async fn sync_account(
+    store: &Store,
+    client: &RetinoClient,
+    options: RunOptions,
+    progress: &dyn Progress,
+) -> Result<RunReport, SyncError> {
+    let account = client.account();
+    let lock = store
+        .try_lock_account(account)
+        .await?
+        .ok_or_else(|| SyncError::AlreadyRunning(account.to_owned()))?;
+    let result = locked_run(store, client, options, progress).await;
+    // The lock also goes when its connection closes, so a failed unlock
+    // must not hide the run's own result.
+    if let Err(e) = lock.release().await {
+        tracing::warn!(account, error = %e, "releasing the account lock failed");
+    }
+    result
+}
+
+async fn locked_run(
+    store: &Store,
+    client: &RetinoClient,
+    options: RunOptions,
+    progress: &dyn Progress,
+) -> Result<RunReport, SyncError> {
+    let account = client.account();
+    let watermark = store.watermark(account).await?;
+    let run_id = store.start_run(account, options.full, watermark).await?;
+    let span = tracing::info_span!("sync", account, run_id = run_id.0, full = options.full);
+    let _guard = span.enter();
+    tracing::info!(watermark = ?watermark, "sync run started");
+
+    let requests_before = client.stats().requests();
+    let retries_before = client.stats().retries();
+    let mut report = RunReport {
+        watermark_before: watermark,
+        watermark_after: watermark,
+        ..RunReport::default()
+    };
+    let outcome = fetch_and_store(store, client, options, run_id, &mut report, progress).await;
+    report.requests = client.stats().requests() - requests_before;
+    report.retries = client.stats().retries() - retries_before;
+
+    let finish = RunFinish {
+        status: if outcome.is_ok() {
+            RunStatus::Succeeded
+        } else {
+            RunStatus::Failed
+        },
+        requests: report.requests,
+        watermark_after: report.watermark_after,
+        error: outcome.as_ref().err().map(|e| crate::error_line(e)),
+    };
+    store.finish_run(run_id, &finish).await?;
+    match outcome {
+        Ok(()) => {
+            tracing::info!(
+                pages = report.pages,
+                tickets = report.tickets_written,
+                rejects = report.rejects,
+                requests = report.requests,
+                "sync run succeeded"
+            );
+            Ok(report)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "sync run failed");
+            Err(e)
+        }
+    }
+}
+
+async fn fetch_and_store(
+    store: &Store,
+    client: &RetinoClient,
+    options: RunOptions,
+    run_id: RunId,
+    report: &mut RunReport,
+    progress: &dyn Progress,
+) -> Result<(), SyncError> {
+    let account = client.account();
+    let start = match report.watermark_before {
+        Some(watermark) if !options.full => Some(watermark - options.lookback),
+        _ => None,
+    };
+    let mut cursor = Cursor::starting_at(start);
+    loop {
+        let Some(mut page) = client.list_tickets(&cursor.query()).await? else {
+            break;
+        };
+        if !is_ordered_by_update(&page) {
+            return Err(SyncError::Unordered(account.to_owned()));
+        }
+        let newest = page
+            .tickets
+            .iter()
+            .map(|r| r.ticket.updated_at.to_utc())
+            .chain(page.rejects.iter().filter_map(|r| r.updated_at))
+            .max();
+        let watermark = report.watermark_after.max(newest);
+        // Decided on the page as received, before dropping what is stored.
+        let last = cursor.is_last(&page);
+        let next = cursor.next_after(&page);
+        page.tickets
+            .retain(|r| !cursor.already_stored(r.ticket.id, r.ticket.updated_at.to_utc()));
+        let outcome = store
+            .commit_page(PageCommit {
+                account,
+                run_id,
+                tickets: &page.tickets,
+                rejects: &page.rejects,
+                watermark,
+            })
+            .await?;
+        report.pages += 1;
+        report.tickets_written += outcome.tickets_written;
+        report.rejects += outcome.rejects_stored;
+        report.watermark_after = watermark;
+        progress.page_committed(&page, report);
+        if last {
+            break;
+        }
+        cursor = next;
+    }
+    Ok(())
+}
+
+/// The cursor is only sound over an ascending list; a server that ignores
+/// the ordering parameter must stop the run rather than skip tickets.
+fn is_ordered_by_update(page: &TicketPage) -> bool {
+    page.tickets
+        .windows(2)
+        .all(|w| w[0].ticket.updated_at <= w[1].ticket.updated_at)
+}
