@@ -115,7 +115,7 @@ async fn sync(
                     .watermark_after
                     .map_or_else(|| "none".to_owned(), |w| w.to_rfc3339()),
             ),
-            Err(e) => failures.push(format!("account `{}`: {e}", account.name)),
+            Err(e) => failures.push(format!("account `{}`: {}", account.name, error_line(&e))),
         }
     }
     if !failures.is_empty() {
