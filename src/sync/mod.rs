@@ -150,8 +150,9 @@ async fn fetch_and_store(
         _ => None,
     };
     let mut cursor = Cursor::starting_at(start);
+    let mut fetched = client.list_tickets(&cursor.query()).await?;
     loop {
-        let Some(mut page) = client.list_tickets(&cursor.query()).await? else {
+        let Some(mut page) = fetched.take() else {
             break;
         };
         if !is_ordered_by_update(&page) {
@@ -169,15 +170,23 @@ async fn fetch_and_store(
         let next = cursor.next_after(&page);
         page.tickets
             .retain(|r| !cursor.already_stored(r.ticket.id, r.ticket.updated_at.to_utc()));
-        let outcome = store
-            .commit_page(PageCommit {
-                account,
-                run_id,
-                tickets: &page.tickets,
-                rejects: &page.rejects,
-                watermark,
-            })
-            .await?;
+        let commit = store.commit_page(PageCommit {
+            account,
+            run_id,
+            tickets: &page.tickets,
+            rejects: &page.rejects,
+            watermark,
+        });
+        // The next query is known before this page is stored, so the two
+        // overlap: the run is bound by the slower of API and database, not
+        // their sum. Commits still happen strictly in page order.
+        let next_query = next.query();
+        let (outcome, next_page) = if last {
+            (commit.await, Ok(None))
+        } else {
+            tokio::join!(commit, client.list_tickets(&next_query))
+        };
+        let outcome = outcome?;
         report.pages += 1;
         report.tickets_written += outcome.tickets_written;
         report.rejects += outcome.rejects_stored;
@@ -187,6 +196,7 @@ async fn fetch_and_store(
             break;
         }
         cursor = next;
+        fetched = next_page?;
     }
     Ok(())
 }
