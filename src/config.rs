@@ -50,6 +50,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub accounts: Vec<AccountSettings>,
     pub sync: SyncSettings,
+    pub server: ServerSettings,
     pub telemetry: TelemetrySettings,
 }
 
@@ -93,6 +94,13 @@ pub struct QueryNames {
 pub struct SyncSettings {
     pub schedule: String,
     pub lookback: Duration,
+    pub stale_after: Duration,
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub listen: std::net::SocketAddr,
 }
 
 #[derive(Debug, Clone)]
@@ -159,6 +167,7 @@ struct RawSettings {
     #[serde(default)]
     accounts: Vec<RawAccount>,
     sync: RawSync,
+    server: RawServer,
     telemetry: RawTelemetry,
 }
 
@@ -211,6 +220,16 @@ struct RawSync {
     schedule: String,
     #[serde(with = "humantime_serde")]
     lookback: Duration,
+    #[serde(with = "humantime_serde")]
+    stale_after: Duration,
+    #[serde(with = "humantime_serde")]
+    shutdown_timeout: Duration,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: String,
 }
 
 #[derive(Deserialize)]
@@ -264,6 +283,15 @@ impl RawSettings {
         }
 
         validate_schedule("sync.schedule", &self.sync.schedule)?;
+        let listen = self.server.listen.trim().parse().map_err(|_| {
+            ConfigError::invalid(
+                "server.listen",
+                format!(
+                    "`{}` is not an address:port such as 0.0.0.0:8080",
+                    self.server.listen
+                ),
+            )
+        })?;
         tracing_subscriber::EnvFilter::try_new(&self.telemetry.level).map_err(|e| {
             ConfigError::invalid("telemetry.level", format!("not a valid log filter ({e})"))
         })?;
@@ -277,7 +305,10 @@ impl RawSettings {
             sync: SyncSettings {
                 schedule: self.sync.schedule,
                 lookback: self.sync.lookback,
+                stale_after: self.sync.stale_after,
+                shutdown_timeout: self.sync.shutdown_timeout,
             },
+            server: ServerSettings { listen },
             telemetry: TelemetrySettings {
                 format: self.telemetry.format,
                 level: self.telemetry.level,

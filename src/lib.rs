@@ -7,6 +7,7 @@
 //! [`sim`] is the stand-in Retino that tests and the demo talk to.
 
 pub mod config;
+pub mod daemon;
 pub mod retino;
 pub mod sim;
 pub mod store;

@@ -342,9 +342,7 @@ async fn an_older_version_never_replaces_a_newer_one() {
         full: true,
         lookback: Duration::from_secs(300),
     };
-    retino_sync::sync::sync_account(&h.store, &client, options, &())
-        .await
-        .unwrap();
+    h.sync_with(&client, options).await.unwrap();
     let currency: String =
         sqlx::query_scalar("SELECT currency FROM retino.tickets WHERE id = $1::uuid")
             .bind(&id)

@@ -20,6 +20,7 @@ use url::Url;
 use super::error::ApiError;
 use super::models::{RawPage, TicketPage};
 use crate::config::{AccountSettings, QueryNames};
+use crate::telemetry::metrics;
 
 /// Which slice of `GET /tickets` to read; always ordered by `updated_at`
 /// ascending, the order the sync cursor relies on.
@@ -142,6 +143,7 @@ impl RetinoClient {
             })
             .notify(|error, delay| {
                 self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                metrics::api_retry(&self.account);
                 tracing::warn!(account = %self.account, %error, retry_in = ?delay, "retrying Retino request");
             })
             .await

@@ -2,8 +2,9 @@
 //! Tickets API v2 (list, search and detail), for integration tests and the
 //! `retino-sim` demo binary.
 //!
-//! It owns the simulated account's tickets (kept as raw `serde_json::Value`s so
-//! tests can store malformed records and unknown fields survive untouched), the
+//! It owns the simulated account's tickets (taken and given as raw
+//! `serde_json::Value`s, so tests can store malformed records and unknown
+//! fields survive untouched), the
 //! server's clock, and the knobs tests turn: token, latency, page-size cap,
 //! injected faults and a hook that mutates data between list requests.
 //!
@@ -189,7 +190,7 @@ impl Simulator {
     }
 
     pub fn get(&self, id: &str) -> Option<Value> {
-        lock(&self.inner.store).get(id).cloned()
+        lock(&self.inner.store).get(id)
     }
 
     /// Every ticket, ordered by (`updated_at`, id).
@@ -291,8 +292,12 @@ impl Simulator {
         lock(&self.inner.knobs).max_page_size
     }
 
-    fn select(&self, selection: &Selection<'_>) -> (usize, Vec<Value>) {
+    fn select(&self, selection: &Selection<'_>) -> (usize, String) {
         lock(&self.inner.store).select(selection)
+    }
+
+    fn ticket_json(&self, id: &str) -> Option<String> {
+        lock(&self.inner.store).json(id)
     }
 
     fn run_list_hook(&self, number: u64) {

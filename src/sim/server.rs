@@ -50,33 +50,38 @@ async fn count_and_delay(State(sim): State<Simulator>, request: Request, next: N
 /// A JSON answer before any fault is applied to it.
 struct Reply {
     status: StatusCode,
-    body: Value,
+    body: String,
 }
 
 impl Reply {
-    fn ok(body: Value) -> Self {
+    fn ok(body: String) -> Self {
         Self {
             status: StatusCode::OK,
             body,
         }
     }
 
-    fn detail(status: StatusCode, detail: &str) -> Self {
+    fn json(status: StatusCode, body: &Value) -> Self {
         Self {
             status,
-            body: json!({ "detail": detail }),
+            body: body.to_string(),
         }
     }
 
-    fn bytes(&self) -> Bytes {
-        Bytes::from(self.body.to_string())
+    fn detail(status: StatusCode, detail: &str) -> Self {
+        Self::json(status, &json!({ "detail": detail }))
+    }
+
+    fn bytes(self) -> Bytes {
+        Bytes::from(self.body)
     }
 }
 
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
-        let mut response = (self.status, json_headers(), self.bytes()).into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
+        let status = self.status;
+        let mut response = (status, json_headers(), self.bytes()).into_response();
+        if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
                 .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Token"));
@@ -201,7 +206,7 @@ async fn detail(
     let fault = sim.pop_fault();
     respond(fault, || {
         authenticate(&sim, &headers)?;
-        sim.get(&id)
+        sim.ticket_json(&id)
             .map(Reply::ok)
             .ok_or_else(|| Reply::detail(StatusCode::NOT_FOUND, "Not found."))
     })
@@ -236,12 +241,11 @@ fn page(sim: &Simulator, params: &ListParams, terms: &[String]) -> Result<Reply,
     if number > total_pages as u64 {
         return Err(invalid_page());
     }
-    Ok(Reply::ok(json!({
-        "count": count,
-        "current_page": number,
-        "total_pages": total_pages,
-        "results": results,
-    })))
+    // Stored tickets are already JSON text, so the page is spliced together
+    // rather than built as a tree and serialized again.
+    Ok(Reply::ok(format!(
+        r#"{{"count":{count},"current_page":{number},"total_pages":{total_pages},"results":[{results}]}}"#
+    )))
 }
 
 /// The query of a list or search request.
@@ -285,10 +289,7 @@ impl ListParams {
             to: time("created_at_to"),
         };
         if !errors.is_empty() {
-            return Err(Reply {
-                status: StatusCode::BAD_REQUEST,
-                body: Value::Object(errors),
-            });
+            return Err(Reply::json(StatusCode::BAD_REQUEST, &Value::Object(errors)));
         }
 
         let page = match get("page") {

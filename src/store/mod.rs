@@ -21,7 +21,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 pub use customers::customer_identity;
 pub use lock::AccountLock;
 pub use runs::{RunFinish, RunId, RunStatus};
-pub use status::AccountStatus;
+pub use status::{AccountFreshness, AccountStatus};
 
 use crate::config::DatabaseSettings;
 use crate::retino::{RejectedRecord, TicketRecord};
@@ -140,6 +140,14 @@ impl Store {
 
     pub async fn status(&self, accounts: &[String]) -> Result<Vec<AccountStatus>, StoreError> {
         Ok(status::load(&self.pool, accounts).await?)
+    }
+
+    /// Per configured account: watermark, last finished run, last success.
+    pub async fn freshness(
+        &self,
+        accounts: &[String],
+    ) -> Result<Vec<AccountFreshness>, StoreError> {
+        Ok(status::freshness(&self.pool, accounts).await?)
     }
 }
 

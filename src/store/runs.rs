@@ -13,6 +13,8 @@ pub struct RunId(pub i64);
 pub enum RunStatus {
     Succeeded,
     Failed,
+    /// Stopped early on purpose (shutdown), or found dead by the next run.
+    Interrupted,
 }
 
 impl RunStatus {
@@ -20,6 +22,7 @@ impl RunStatus {
         match self {
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
+            Self::Interrupted => "interrupted",
         }
     }
 }

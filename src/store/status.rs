@@ -48,3 +48,34 @@ pub(super) async fn load(
     .fetch_all(pool)
     .await
 }
+
+/// What readiness needs per account, without counting tickets: it runs on
+/// every probe.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AccountFreshness {
+    pub account: String,
+    pub watermark: Option<DateTime<Utc>>,
+    pub last_status: Option<String>,
+    pub last_error: Option<String>,
+    pub last_success_at: Option<DateTime<Utc>>,
+}
+
+pub(super) async fn freshness(
+    pool: &sqlx::PgPool,
+    accounts: &[String],
+) -> Result<Vec<AccountFreshness>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT a.account, s.watermark, r.status AS last_status, r.error AS last_error,
+                (SELECT max(finished_at) FROM retino.sync_runs ok
+                 WHERE ok.account = a.account AND ok.status = 'succeeded') AS last_success_at
+         FROM UNNEST($1::text[]) WITH ORDINALITY AS a(account, ord)
+         LEFT JOIN retino.sync_state s ON s.account = a.account AND s.stream = 'tickets'
+         LEFT JOIN LATERAL (SELECT status, error FROM retino.sync_runs x
+                            WHERE x.account = a.account AND x.status <> 'running'
+                            ORDER BY x.started_at DESC, x.id DESC LIMIT 1) r ON true
+         ORDER BY a.ord",
+    )
+    .bind(accounts)
+    .fetch_all(pool)
+    .await
+}

@@ -9,12 +9,15 @@
 
 mod cursor;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::retino::{ApiError, RetinoClient, TicketPage};
 use crate::store::{PageCommit, RunFinish, RunId, RunStatus, Store, StoreError};
+use crate::telemetry::metrics;
 pub use cursor::Cursor;
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -35,6 +38,8 @@ pub struct RunReport {
     pub retries: u64,
     pub watermark_before: Option<DateTime<Utc>>,
     pub watermark_after: Option<DateTime<Utc>>,
+    /// The run stopped early for a shutdown; the next one resumes.
+    pub interrupted: bool,
 }
 
 /// Called after each committed page with the page and the run so far;
@@ -63,18 +68,21 @@ pub enum SyncError {
 }
 
 /// Runs one sync of the client's account and records it in `sync_runs`.
+/// When `stop` is cancelled the run ends after the page being committed
+/// (a fetch in flight is dropped) and is recorded as interrupted.
 pub async fn sync_account(
     store: &Store,
     client: &RetinoClient,
     options: RunOptions,
     progress: &dyn Progress,
+    stop: &CancellationToken,
 ) -> Result<RunReport, SyncError> {
     let account = client.account();
     let lock = store
         .try_lock_account(account)
         .await?
         .ok_or_else(|| SyncError::AlreadyRunning(account.to_owned()))?;
-    let result = locked_run(store, client, options, progress).await;
+    let result = locked_run(store, client, options, progress, stop).await;
     // The lock also goes when its connection closes, so a failed unlock
     // must not hide the run's own result.
     if let Err(e) = lock.release().await {
@@ -88,51 +96,89 @@ async fn locked_run(
     client: &RetinoClient,
     options: RunOptions,
     progress: &dyn Progress,
+    stop: &CancellationToken,
 ) -> Result<RunReport, SyncError> {
     let account = client.account();
+    let started = Instant::now();
     let watermark = store.watermark(account).await?;
     let run_id = store.start_run(account, options.full, watermark).await?;
     let span = tracing::info_span!("sync", account, run_id = run_id.0, full = options.full);
-    let _guard = span.enter();
-    tracing::info!(watermark = ?watermark, "sync run started");
+    async {
+        tracing::info!(watermark = ?watermark, "sync run started");
+        let requests_before = client.stats().requests();
+        let retries_before = client.stats().retries();
+        let mut report = RunReport {
+            watermark_before: watermark,
+            watermark_after: watermark,
+            ..RunReport::default()
+        };
+        let outcome =
+            fetch_and_store(store, client, options, run_id, &mut report, progress, stop).await;
+        report.requests = client.stats().requests() - requests_before;
+        report.retries = client.stats().retries() - retries_before;
 
-    let requests_before = client.stats().requests();
-    let retries_before = client.stats().retries();
-    let mut report = RunReport {
-        watermark_before: watermark,
-        watermark_after: watermark,
-        ..RunReport::default()
-    };
-    let outcome = fetch_and_store(store, client, options, run_id, &mut report, progress).await;
-    report.requests = client.stats().requests() - requests_before;
-    report.retries = client.stats().retries() - retries_before;
+        let status = match &outcome {
+            Ok(Completion::Finished) => RunStatus::Succeeded,
+            Ok(Completion::Stopped) => RunStatus::Interrupted,
+            Err(_) => RunStatus::Failed,
+        };
+        let error = match &outcome {
+            Ok(Completion::Finished) => None,
+            Ok(Completion::Stopped) => {
+                Some("stopped by a shutdown signal; the next run resumes".to_owned())
+            }
+            Err(e) => Some(crate::error_line(e)),
+        };
+        store
+            .finish_run(
+                run_id,
+                &RunFinish {
+                    status,
+                    requests: report.requests,
+                    watermark_after: report.watermark_after,
+                    error,
+                },
+            )
+            .await?;
+        metrics::run_finished(account, status.as_str(), started.elapsed());
+        match outcome {
+            Ok(completion) => {
+                tracing::info!(
+                    pages = report.pages,
+                    tickets = report.tickets_written,
+                    rejects = report.rejects,
+                    requests = report.requests,
+                    "sync run {}",
+                    status.as_str()
+                );
+                report.interrupted = completion == Completion::Stopped;
+                Ok(report)
+            }
+            Err(e) => {
+                tracing::error!(error = %crate::error_line(&e), "sync run failed");
+                Err(e)
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
 
-    let finish = RunFinish {
-        status: if outcome.is_ok() {
-            RunStatus::Succeeded
-        } else {
-            RunStatus::Failed
-        },
-        requests: report.requests,
-        watermark_after: report.watermark_after,
-        error: outcome.as_ref().err().map(|e| crate::error_line(e)),
-    };
-    store.finish_run(run_id, &finish).await?;
-    match outcome {
-        Ok(()) => {
-            tracing::info!(
-                pages = report.pages,
-                tickets = report.tickets_written,
-                rejects = report.rejects,
-                requests = report.requests,
-                "sync run succeeded"
-            );
-            Ok(report)
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "sync run failed");
-            Err(e)
-        }
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Completion {
+    Finished,
+    Stopped,
+}
+
+/// Resolves to `None` when `stop` fires first.
+async fn unless_stopped<T>(
+    stop: &CancellationToken,
+    work: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    tokio::select! {
+        biased;
+        _ = stop.cancelled() => None,
+        done = work => Some(done),
     }
 }
 
@@ -143,14 +189,18 @@ async fn fetch_and_store(
     run_id: RunId,
     report: &mut RunReport,
     progress: &dyn Progress,
-) -> Result<(), SyncError> {
+    stop: &CancellationToken,
+) -> Result<Completion, SyncError> {
     let account = client.account();
     let start = match report.watermark_before {
         Some(watermark) if !options.full => Some(watermark - options.lookback),
         _ => None,
     };
     let mut cursor = Cursor::starting_at(start);
-    let mut fetched = client.list_tickets(&cursor.query()).await?;
+    let Some(first) = unless_stopped(stop, client.list_tickets(&cursor.query())).await else {
+        return Ok(Completion::Stopped);
+    };
+    let mut fetched = first?;
     loop {
         let Some(mut page) = fetched.take() else {
             break;
@@ -179,26 +229,37 @@ async fn fetch_and_store(
         });
         // The next query is known before this page is stored, so the two
         // overlap: the run is bound by the slower of API and database, not
-        // their sum. Commits still happen strictly in page order.
+        // their sum. Commits still happen strictly in page order, and a
+        // commit is never abandoned for a stop; only the fetch is.
         let next_query = next.query();
         let (outcome, next_page) = if last {
-            (commit.await, Ok(None))
+            (commit.await, Some(Ok(None)))
         } else {
-            tokio::join!(commit, client.list_tickets(&next_query))
+            tokio::join!(
+                commit,
+                unless_stopped(stop, client.list_tickets(&next_query))
+            )
         };
         let outcome = outcome?;
         report.pages += 1;
         report.tickets_written += outcome.tickets_written;
         report.rejects += outcome.rejects_stored;
         report.watermark_after = watermark;
+        metrics::page_stored(account, outcome.tickets_written, outcome.rejects_stored);
         progress.page_committed(&page, report);
         if last {
             break;
         }
+        let Some(next_page) = next_page else {
+            return Ok(Completion::Stopped);
+        };
+        if stop.is_cancelled() {
+            return Ok(Completion::Stopped);
+        }
         cursor = next;
         fetched = next_page?;
     }
-    Ok(())
+    Ok(Completion::Finished)
 }
 
 /// The cursor is only sound over an ascending list; a server that ignores

@@ -15,6 +15,7 @@ use retino_sync::sync::{sync_account, RunOptions, RunReport, SyncError};
 use serde_json::Value;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Row};
+use tokio_util::sync::CancellationToken;
 
 pub const TOKEN: &str = "test-token-7f3a9c";
 
@@ -115,7 +116,15 @@ impl Harness {
             full: false,
             lookback: std::time::Duration::from_secs(300),
         };
-        sync_account(&self.store, client, options, &()).await
+        self.sync_with(client, options).await
+    }
+
+    pub async fn sync_with(
+        &self,
+        client: &RetinoClient,
+        options: RunOptions,
+    ) -> Result<RunReport, SyncError> {
+        sync_account(&self.store, client, options, &(), &CancellationToken::new()).await
     }
 
     /// Asserts the mirror of account "default" equals what the simulator

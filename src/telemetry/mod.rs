@@ -1,9 +1,12 @@
-//! Logging set-up: one `tracing` subscriber for the whole process.
+//! What the process tells its operators: logs and metrics.
 //!
-//! Owns the output format (text for terminals, JSON lines for collectors)
-//! and the level filter (`RUST_LOG` wins over `telemetry.level`). Logs go to
-//! stderr so that stdout stays for command output such as `status`.
+//! Owns the log output format (text for terminals, JSON lines for
+//! collectors) and the level filter (`RUST_LOG` wins over
+//! `telemetry.level`), and, in [`metrics`], every Prometheus metric. Logs go
+//! to stderr so that stdout stays for command output such as `status`.
 //! Nothing secret may be logged: tokens are `SecretString`s and never formatted.
+
+pub mod metrics;
 
 use tracing_subscriber::EnvFilter;
 

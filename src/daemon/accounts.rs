@@ -1,0 +1,122 @@
+//! The accounts the daemon syncs, and what one scheduler tick does to them.
+//!
+//! Each account runs on its own task, so one account's outage or bad token
+//! never holds up another. A tick that finds the account's previous run
+//! still going skips it (counted, never queued); a run that finds the
+//! account locked by another replica skips too. Runs stop when the
+//! daemon's stop token fires, after committing the page in flight.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Settings;
+use crate::retino::RetinoClient;
+use crate::store::Store;
+use crate::sync::{sync_account, RunOptions, SyncError};
+use crate::telemetry::metrics;
+
+struct Account {
+    client: RetinoClient,
+    running: AtomicBool,
+}
+
+/// Clears the account's running flag however its task ends, panics included.
+struct RunningGuard(Arc<Account>);
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        self.0.running.store(false, Ordering::SeqCst);
+    }
+}
+
+pub struct Accounts {
+    store: Store,
+    accounts: Vec<Arc<Account>>,
+    options: RunOptions,
+    /// Each run holds two connections (its lock and a page transaction), so
+    /// runs at once are bounded by the pool, not by the account count.
+    slots: Arc<Semaphore>,
+    stop: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Accounts {
+    pub fn new(
+        settings: &Settings,
+        store: Store,
+        stop: CancellationToken,
+    ) -> Result<Self, reqwest::Error> {
+        let accounts = settings
+            .accounts
+            .iter()
+            .map(|a| {
+                Ok(Arc::new(Account {
+                    client: RetinoClient::new(a)?,
+                    running: AtomicBool::new(false),
+                }))
+            })
+            .collect::<Result<_, reqwest::Error>>()?;
+        let slots = (settings.database.max_connections as usize / 2).max(1);
+        Ok(Self {
+            store,
+            accounts,
+            options: RunOptions {
+                full: false,
+                lookback: settings.sync.lookback,
+            },
+            slots: Arc::new(Semaphore::new(slots)),
+            stop,
+            tasks: TaskTracker::new(),
+        })
+    }
+
+    /// Starts a run for every account that is not already running.
+    pub fn tick(&self) {
+        for account in &self.accounts {
+            if self.stop.is_cancelled() {
+                return;
+            }
+            let name = account.client.account();
+            if account.running.swap(true, Ordering::SeqCst) {
+                tracing::info!(
+                    account = name,
+                    "previous run still going; skipping this tick"
+                );
+                metrics::tick_skipped(name, "running");
+                continue;
+            }
+            let guard = RunningGuard(account.clone());
+            let store = self.store.clone();
+            let slots = self.slots.clone();
+            let stop = self.stop.clone();
+            let options = self.options;
+            self.tasks.spawn(async move {
+                let _guard = guard;
+                let Ok(_slot) = slots.acquire_owned().await else {
+                    return;
+                };
+                let client = &_guard.0.client;
+                // Failures are logged and recorded in sync_runs by the engine;
+                // only a lock held elsewhere is this module's to report.
+                let result = sync_account(&store, client, options, &(), &stop).await;
+                if let Err(SyncError::AlreadyRunning(_)) = result {
+                    tracing::info!(
+                        account = client.account(),
+                        "another replica is syncing this account; skipping"
+                    );
+                    metrics::tick_skipped(client.account(), "locked");
+                }
+            });
+        }
+    }
+
+    /// Waits for every run started so far to end.
+    pub async fn drained(&self) {
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+}
