@@ -151,7 +151,7 @@ impl RetinoClient {
 
     async fn get_once<T: DeserializeOwned>(&self, url: Url) -> Result<T, ApiError> {
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
-        let response = self
+        let sent = self
             .http
             .get(url.clone())
             .header(
@@ -159,8 +159,12 @@ impl RetinoClient {
                 format!("Token {}", self.token.expose_secret()),
             )
             .send()
-            .await
-            .map_err(|source| self.transport(source))?;
+            .await;
+        metrics::api_request(
+            &self.account,
+            sent.as_ref().ok().map(|r| r.status().as_u16()),
+        );
+        let response = sent.map_err(|source| self.transport(source))?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = response

@@ -19,8 +19,9 @@ use uuid::Builder;
 use super::Simulator;
 
 /// Generates `count` tickets from `seed`; the same arguments always give the
-/// same tickets.
-pub(super) fn tickets(seed: u64, count: usize) -> Vec<Value> {
+/// same tickets. They come one at a time so that only their stored form, not
+/// all their trees at once, has to fit in memory.
+pub(super) fn tickets(seed: u64, count: usize) -> impl Iterator<Item = Value> {
     let mut rng = StdRng::seed_from_u64(seed);
     let pools = Pools::new(&mut rng, count);
     let mut created: Vec<DateTime<Utc>> = (0..count).map(|_| random_created(&mut rng)).collect();
@@ -28,18 +29,15 @@ pub(super) fn tickets(seed: u64, count: usize) -> Vec<Value> {
     created.sort();
     let mut year = 0;
     let mut number = 0;
-    created
-        .into_iter()
-        .map(|created| {
-            let local_year = local(created).year();
-            if local_year != year {
-                year = local_year;
-                number = 0;
-            }
-            number += 1;
-            ticket(&mut rng, &pools, created, &format!("{year}{number:06}"))
-        })
-        .collect()
+    created.into_iter().map(move |created| {
+        let local_year = local(created).year();
+        if local_year != year {
+            year = local_year;
+            number = 0;
+        }
+        number += 1;
+        ticket(&mut rng, &pools, created, &format!("{year}{number:06}"))
+    })
 }
 
 fn uuid(rng: &mut StdRng) -> String {

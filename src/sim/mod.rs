@@ -114,9 +114,8 @@ impl Simulator {
     /// Adds `count` realistic tickets generated deterministically from `seed`:
     /// the same seed and count always give the same tickets.
     pub fn generate(&self, seed: u64, count: usize) {
-        let tickets = generate::tickets(seed, count);
         let mut store = lock(&self.inner.store);
-        for ticket in tickets {
+        for ticket in generate::tickets(seed, count) {
             let sort_key = store::updated_at(&ticket).expect("generated tickets carry updated_at");
             store.put(sort_key, ticket);
         }
