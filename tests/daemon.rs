@@ -312,7 +312,7 @@ async fn sigterm_mid_backfill_commits_the_page_in_flight_and_the_next_start_resu
         .await
         .unwrap();
     assert_eq!(run_status, "interrupted");
-    assert!(pages >= 10 && pages < 2000 / 19, "{pages} pages");
+    assert!((10..2000 / 19).contains(&pages), "{pages} pages");
     let watermark = h.store.watermark("default").await.unwrap();
     assert!(watermark.is_some());
     assert_eq!(
