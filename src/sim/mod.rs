@@ -4,9 +4,9 @@
 //!
 //! It owns the simulated account's tickets (taken and given as raw
 //! `serde_json::Value`s, so tests can store malformed records and unknown
-//! fields survive untouched), the
-//! server's clock, and the knobs tests turn: token, latency, page-size cap,
-//! injected faults and a hook that mutates data between list requests.
+//! fields survive untouched), the server's clock, and the knobs tests turn:
+//! token, latency, page-size cap, injected faults and a hook that mutates
+//! data between list requests.
 //!
 //! It is a test and demo double only: it never talks to the real Retino, and
 //! the sync code must never depend on it.
@@ -114,10 +114,10 @@ impl Simulator {
     /// Adds `count` realistic tickets generated deterministically from `seed`:
     /// the same seed and count always give the same tickets.
     pub fn generate(&self, seed: u64, count: usize) {
-        let mut store = lock(&self.inner.store);
+        // Locking per ticket keeps a running server answering meanwhile.
         for ticket in generate::tickets(seed, count) {
             let sort_key = store::updated_at(&ticket).expect("generated tickets carry updated_at");
-            store.put(sort_key, ticket);
+            lock(&self.inner.store).put(sort_key, ticket);
         }
     }
 

@@ -330,14 +330,8 @@ fn generation_is_deterministic_and_shaped_like_the_fixture() {
     assert_eq!(sim.tickets(), again.tickets());
     assert_eq!(sim.len(), 300);
 
-    let fixture_path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/ticket.json"
-    );
-    let fixture: Value = serde_json::from_str(
-        &std::fs::read_to_string(fixture_path).expect("the shared ticket fixture is readable"),
-    )
-    .unwrap();
+    let fixture: Value =
+        serde_json::from_str(include_str!("../../tests/fixtures/ticket.json")).unwrap();
     let keys = |value: &Value| {
         value
             .as_object()
