@@ -161,8 +161,6 @@ CREATE TABLE retino.sync_runs (
     error            text
 );
 CREATE INDEX sync_runs_account_started_at ON retino.sync_runs (account, started_at DESC);
--- Readiness asks for each account's last success on every probe.
-CREATE INDEX sync_runs_account_last_success ON retino.sync_runs (account, finished_at DESC) WHERE status = 'succeeded';
 COMMENT ON TABLE retino.sync_runs IS 'One row per sync run: outcome, counts and error.';
 COMMENT ON COLUMN retino.sync_runs.account IS 'Configured account name.';
 COMMENT ON COLUMN retino.sync_runs.full_sync IS 'Whether the run re-read everything (--full) rather than from the watermark.';

@@ -77,6 +77,7 @@ pub struct ApiSettings {
     pub max_retries: usize,
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    pub language: String,
     pub query: QueryNames,
 }
 
@@ -192,6 +193,7 @@ struct RawApi {
     backoff_min: Duration,
     #[serde(with = "humantime_serde")]
     backoff_max: Duration,
+    language: String,
     query: QueryNames,
 }
 
@@ -211,6 +213,7 @@ struct RawAccount {
     backoff_min: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     backoff_max: Option<Duration>,
+    language: Option<String>,
     query: Option<QueryNames>,
 }
 
@@ -329,6 +332,7 @@ impl RawAccount {
             max_retries: None,
             backoff_min: None,
             backoff_max: None,
+            language: None,
             query: None,
         }
     }
@@ -418,6 +422,7 @@ impl RawAccount {
                 max_retries: self.max_retries.unwrap_or(api.max_retries),
                 backoff_min,
                 backoff_max,
+                language: self.language.unwrap_or_else(|| api.language.clone()),
                 query: self.query.unwrap_or_else(|| api.query.clone()),
             },
         })

@@ -112,10 +112,6 @@ async fn sync(
         })?],
         None => settings.accounts.iter().collect(),
     };
-    let options = RunOptions {
-        full,
-        lookback: settings.sync.lookback,
-    };
     // Ctrl-C lets the page in flight commit, like the daemon's SIGTERM.
     let stop = CancellationToken::new();
     let on_signal = stop.clone();
@@ -131,6 +127,7 @@ async fn sync(
         }
         let client = RetinoClient::new(account).context("building the HTTP client")?;
         let progress = TerminalProgress::new(&account.name);
+        let options = RunOptions::for_account(account, &settings.sync, full);
         match sync_account(store, &client, options, &progress, &stop).await {
             Ok(report) => {
                 progress.bar.finish_and_clear();

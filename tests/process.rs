@@ -111,16 +111,32 @@ async fn check_reports_each_part_on_its_own_line() {
     assert!(out.status.success(), "{stdout}");
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 3, "{stdout}");
-    assert!(lines[0].starts_with("configuration") && lines[0].contains(" OK "), "{stdout}");
-    assert!(lines[1].starts_with("database") && lines[1].contains(" OK "), "{stdout}");
-    assert!(lines[2].starts_with("account default") && lines[2].contains("25 tickets"), "{stdout}");
+    assert!(
+        lines[0].starts_with("configuration") && lines[0].contains(" OK "),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].starts_with("database") && lines[1].contains(" OK "),
+        "{stdout}"
+    );
+    assert!(
+        lines[2].starts_with("account default") && lines[2].contains("25 tickets"),
+        "{stdout}"
+    );
 
     h.sim.set_token("regenerated");
     h.sim.reset_counts();
     let out = retino_sync(&h).arg("check").output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success());
-    assert!(stdout.lines().nth(2).unwrap().contains("FAIL") && stdout.contains("api.token"), "{stdout}");
+    assert!(
+        stdout.lines().nth(2).unwrap().contains("FAIL") && stdout.contains("api.token"),
+        "{stdout}"
+    );
     assert!(!stdout.contains(TOKEN));
-    assert_eq!(h.sim.request_count(), 1, "check calls the API once per account");
+    assert_eq!(
+        h.sim.request_count(),
+        1,
+        "check calls the API once per account"
+    );
 }

@@ -1,6 +1,7 @@
 //! `retino-sim`: runs the Retino API simulator as a standalone server for
-//! demos and manual testing, filled with generated tickets. It never talks to
-//! the real Retino.
+//! demos and manual testing, filled with generated tickets and the reference
+//! data (states, types, tags, users, custom fields, refund accounts) they
+//! point to. It never talks to the real Retino.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -8,10 +9,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use retino_sync::sim::Simulator;
+use retino_sync::sim::{ReferenceKind, Simulator};
 use tokio::net::TcpListener;
 
-/// Serve a simulated Retino Tickets API v2 filled with generated tickets.
+/// Serve a simulated Retino Tickets API v2 filled with generated tickets and
+/// their reference data.
 #[derive(Parser)]
 #[command(version)]
 struct Args {
@@ -21,7 +23,8 @@ struct Args {
     /// Number of tickets to generate.
     #[arg(long, default_value_t = 5000)]
     tickets: usize,
-    /// Seed for the generated tickets; the same seed gives the same tickets.
+    /// Seed for the generated data; the same seed gives the same tickets and
+    /// reference records.
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// API token clients must send as `Authorization: Token <token>`.
@@ -53,10 +56,15 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
     let mut stdout = std::io::stdout().lock();
+    let references: Vec<String> = ReferenceKind::ALL
+        .into_iter()
+        .map(|kind| format!("{} {}", sim.reference(kind).len(), kind.path()))
+        .collect();
     writeln!(
         stdout,
-        "retino-sim listening on http://{addr}/api/v2 with {} tickets",
-        sim.len()
+        "retino-sim listening on http://{addr}/api/v2 with {} tickets, {}",
+        sim.len(),
+        references.join(", ")
     )?;
     stdout.flush()?;
     drop(stdout);

@@ -21,6 +21,7 @@ use crate::telemetry::metrics;
 
 struct Account {
     client: RetinoClient,
+    options: RunOptions,
     running: AtomicBool,
 }
 
@@ -36,7 +37,6 @@ impl Drop for RunningGuard {
 pub struct Accounts {
     store: Store,
     accounts: Vec<Arc<Account>>,
-    options: RunOptions,
     /// Each run holds two connections (its lock and a page transaction), so
     /// runs at once are bounded by the pool, not by the account count.
     slots: Arc<Semaphore>,
@@ -56,6 +56,7 @@ impl Accounts {
             .map(|a| {
                 Ok(Arc::new(Account {
                     client: RetinoClient::new(a)?,
+                    options: RunOptions::for_account(a, &settings.sync, false),
                     running: AtomicBool::new(false),
                 }))
             })
@@ -64,10 +65,6 @@ impl Accounts {
         Ok(Self {
             store,
             accounts,
-            options: RunOptions {
-                full: false,
-                lookback: settings.sync.lookback,
-            },
             slots: Arc::new(Semaphore::new(slots)),
             stop,
             tasks: TaskTracker::new(),
@@ -93,16 +90,16 @@ impl Accounts {
             let store = self.store.clone();
             let slots = self.slots.clone();
             let stop = self.stop.clone();
-            let options = self.options;
             self.tasks.spawn(async move {
-                let _guard = guard;
                 let Ok(_slot) = slots.acquire_owned().await else {
                     return;
                 };
-                let client = &_guard.0.client;
+                let Account {
+                    client, options, ..
+                } = &*guard.0;
                 // Failures are logged and recorded in sync_runs by the engine;
                 // only a lock held elsewhere is this module's to report.
-                let result = sync_account(&store, client, options, &(), &stop).await;
+                let result = sync_account(&store, client, options.clone(), &(), &stop).await;
                 if let Err(SyncError::AlreadyRunning(_)) = result {
                     tracing::info!(
                         account = client.account(),

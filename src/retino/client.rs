@@ -19,6 +19,7 @@ use url::Url;
 
 use super::error::ApiError;
 use super::models::{RawPage, TicketPage};
+use super::reference::{ReferenceKind, ReferenceList};
 use crate::config::{AccountSettings, QueryNames};
 use crate::telemetry::metrics;
 
@@ -118,6 +119,35 @@ impl RetinoClient {
             Err(ApiError::NotFound { .. }) if query.page > 1 => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// Every record of a reference endpoint, all pages; `None` when this
+    /// Retino does not have the endpoint (404 on its first page): the
+    /// reference endpoints are inferred, not documented.
+    pub async fn list_reference(
+        &self,
+        kind: ReferenceKind,
+    ) -> Result<Option<ReferenceList>, ApiError> {
+        let mut records = Vec::new();
+        for page in 1.. {
+            let mut url = self.endpoint(&[kind.path()]);
+            url.query_pairs_mut()
+                .append_pair("page", &page.to_string())
+                .append_pair("page_size", &self.page_size.to_string());
+            let raw = match self.get::<RawPage>(url).await {
+                Ok(raw) => raw,
+                Err(ApiError::NotFound { .. }) if page == 1 => return Ok(None),
+                Err(ApiError::NotFound { .. }) => break,
+                Err(e) => return Err(e),
+            };
+            let total_pages = raw.total_pages.unwrap_or(u64::MAX);
+            let empty = raw.results.is_empty();
+            records.extend(raw.results);
+            if empty || page >= total_pages {
+                break;
+            }
+        }
+        Ok(Some(ReferenceList::parse(kind, records)))
     }
 
     fn endpoint(&self, segments: &[&str]) -> Url {

@@ -146,26 +146,34 @@ impl TicketPage {
 
 /// Types one ticket object, or says precisely which field does not fit.
 pub fn parse_ticket(value: Value) -> Result<TicketRecord, RejectedRecord> {
-    match serde_path_to_error::deserialize::<_, Ticket>(&value) {
+    match parse_record::<Ticket>(&value) {
         Ok(ticket) => Ok(TicketRecord { ticket, raw: value }),
-        Err(e) => {
-            let path = e.path().to_string();
-            let reason = format!("field `{path}`: {}", e.inner());
-            let updated_at = value
-                .get("updated_at")
-                .and_then(Value::as_str)
-                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-                .map(|t| t.with_timezone(&Utc));
-            Err(RejectedRecord {
-                reason,
-                updated_at,
-                payload: value,
-            })
+        Err(reason) => Err(RejectedRecord::new(reason, value)),
+    }
+}
+
+/// Types a record, or names the field that does not fit and why.
+pub(crate) fn parse_record<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, String> {
+    serde_path_to_error::deserialize::<_, T>(value)
+        .map_err(|e| format!("field `{}`: {}", e.path(), e.inner()))
+}
+
+impl RejectedRecord {
+    pub fn new(reason: String, payload: Value) -> Self {
+        let updated_at = payload
+            .get("updated_at")
+            .and_then(Value::as_str)
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.with_timezone(&Utc));
+        Self {
+            reason,
+            updated_at,
+            payload,
         }
     }
 }
 
-fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+pub(crate) fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Default + Deserialize<'de>,

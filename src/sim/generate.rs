@@ -1,11 +1,16 @@
 //! Deterministic generation of realistic tickets: claims and returns of a
 //! Czech and Slovak e-shop, in the exact shape of the documented ticket object
-//! plus `portal_url`, a field the documentation does not show.
+//! plus `portal_url`, a field the documentation does not show; and of the
+//! account's reference records (states, types, tags, users, custom fields,
+//! refund accounts) that the tickets' UUIDs point to, so a client can resolve
+//! every one of them to a name.
 //!
 //! The data is built to stress a mirror the way real accounts do: customers
 //! repeat across tickets with their e-mail written in varying case and
 //! spacing, some have only a phone or no contact at all, money is decimal
-//! strings or null, and timestamps carry Prague's changing UTC offset.
+//! strings or null, timestamps carry Prague's changing UTC offset, and
+//! `custom_fields` mix a name key with UUID keys whose values are option
+//! UUIDs, free text or dates.
 
 use std::collections::HashSet;
 
@@ -16,20 +21,24 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Map, Value};
 use uuid::Builder;
 
-use super::Simulator;
+use super::{ReferenceKind, Simulator};
 
-/// Generates `count` tickets from `seed`; the same arguments always give the
-/// same tickets. They come one at a time so that only their stored form, not
-/// all their trees at once, has to fit in memory.
-pub(super) fn tickets(seed: u64, count: usize) -> impl Iterator<Item = Value> {
+/// Generates the reference records of an account and `count` tickets that
+/// point into them, from `seed`; the same arguments always give the same
+/// data. Tickets come one at a time so that only their stored form, not all
+/// their trees at once, has to fit in memory.
+pub(super) fn account(
+    seed: u64,
+    count: usize,
+) -> (Vec<(ReferenceKind, Value)>, impl Iterator<Item = Value>) {
     let mut rng = StdRng::seed_from_u64(seed);
-    let pools = Pools::new(&mut rng, count);
+    let (pools, references) = Pools::new(&mut rng, count);
     let mut created: Vec<DateTime<Utc>> = (0..count).map(|_| random_created(&mut rng)).collect();
     // Codes count up per year in creation order, as the real numbering does.
     created.sort();
     let mut year = 0;
     let mut number = 0;
-    created.into_iter().map(move |created| {
+    let tickets = created.into_iter().map(move |created| {
         let local_year = local(created).year();
         if local_year != year {
             year = local_year;
@@ -37,7 +46,8 @@ pub(super) fn tickets(seed: u64, count: usize) -> impl Iterator<Item = Value> {
         }
         number += 1;
         ticket(&mut rng, &pools, created, &format!("{year}{number:06}"))
-    })
+    });
+    (references, tickets)
 }
 
 fn uuid(rng: &mut StdRng) -> String {
@@ -81,48 +91,319 @@ struct Customer {
     country: Country,
 }
 
-/// Reference data shared by all tickets of one generated account.
+/// The ids of the reference records shared by all tickets of one generated
+/// account.
 struct Pools {
     open_states: Vec<String>,
     closed_states: Vec<String>,
+    /// In the order of [`TYPES`].
     types: Vec<String>,
     owners: Vec<String>,
     tags: Vec<String>,
-    /// Product custom fields, each with its option ids.
-    product_fields: Vec<(String, Vec<String>)>,
-    /// A ticket custom field keyed by UUID, next to the named `resolve_by`.
-    ticket_field: String,
+    refund_method: FieldIds,
+    claim_reason: FieldIds,
+    parcel_received: FieldIds,
+    product_fields: Vec<FieldIds>,
     customers: Vec<Customer>,
 }
 
+/// A custom field's id and, for a select field, its options' ids.
+struct FieldIds {
+    id: String,
+    options: Vec<String>,
+}
+
+/// A language -> text name, as every translatable reference name is written.
+fn named((cs, en): (&str, &str)) -> Value {
+    json!({ "cs": cs, "en": en })
+}
+
+/// Ticket states as (Czech, English) names, in the order of a claim's flow,
+/// and whether a ticket in that state is closed.
+const STATES: &[((&str, &str), bool)] = &[
+    (("Nový", "New"), false),
+    (("Čeká na zákazníka", "Waiting for customer"), false),
+    (("Zpracovává se", "In progress"), false),
+    (("Schváleno", "Approved"), false),
+    (("Zamítnuto", "Rejected"), true),
+    (("Vyřízeno", "Resolved"), true),
+];
+
+/// Ticket types, most common first: tickets pick them 60:30:10.
+const TYPES: &[(&str, &str)] = &[
+    ("Reklamace", "Complaint"),
+    ("Vrácení", "Return"),
+    ("Záruční oprava", "Warranty repair"),
+];
+
+/// Tags as names, text colour and background colour.
+const TAGS: &[((&str, &str), &str, &str)] = &[
+    (("Urgentní", "Urgent"), "#ffffff", "#d32f2f"),
+    (("VIP zákazník", "VIP customer"), "#ffffff", "#7b1fa2"),
+    (
+        ("Poškozeno přepravou", "Damaged in transit"),
+        "#ffffff",
+        "#e64a19",
+    ),
+    (
+        ("Opakovaná reklamace", "Repeated claim"),
+        "#ffffff",
+        "#c2185b",
+    ),
+    (("Výměna za nové", "Replacement"), "#ffffff", "#1976d2"),
+    (
+        ("Čeká na náhradní díl", "Waiting for a spare part"),
+        "#000000",
+        "#ffc107",
+    ),
+    (
+        ("Odesláno do servisu", "Sent to service centre"),
+        "#ffffff",
+        "#388e3c",
+    ),
+    (("Dobropis", "Credit note"), "#000000", "#b2dfdb"),
+];
+
+/// The e-shop's staff who own tickets, as full name and role.
+const USERS: &[(&str, &str)] = &[
+    ("Kateřina Málková", "admin"),
+    ("Tomáš Řezníček", "agent"),
+    ("Lucie Šimková", "agent"),
+    ("Ondřej Žák", "agent"),
+    ("Barbora Vávrová", "agent"),
+];
+const STAFF_DOMAIN: &str = "mujobchod.cz";
+
+/// A custom field as configured in the account's settings.
+struct FieldDef {
+    name: (&'static str, &'static str),
+    /// "select", "text" or "date".
+    kind: &'static str,
+    /// Option labels; empty unless `kind` is "select".
+    options: &'static [(&'static str, &'static str)],
+}
+
+const REFUND_METHOD: FieldDef = FieldDef {
+    name: ("Způsob vrácení peněz", "Refund method"),
+    kind: "select",
+    options: &[
+        ("Převodem", "Bank transfer"),
+        ("Dobírkou", "Cash on delivery"),
+        ("Poukázkou", "Voucher"),
+    ],
+};
+const CLAIM_REASON: FieldDef = FieldDef {
+    name: ("Důvod reklamace", "Reason for the claim"),
+    kind: "text",
+    options: &[],
+};
+const PARCEL_RECEIVED: FieldDef = FieldDef {
+    name: ("Datum převzetí zásilky", "Parcel received on"),
+    kind: "date",
+    options: &[],
+};
+const PRODUCT_FIELDS: &[FieldDef] = &[
+    FieldDef {
+        name: ("Stav zboží", "Condition of goods"),
+        kind: "select",
+        options: &[
+            ("Nové", "New"),
+            ("Použité", "Used"),
+            ("Poškozené", "Damaged"),
+        ],
+    },
+    FieldDef {
+        name: ("Kompletnost balení", "Package completeness"),
+        kind: "select",
+        options: &[
+            ("Kompletní", "Complete"),
+            ("Chybí příslušenství", "Accessories missing"),
+            ("Bez původního obalu", "Without original packaging"),
+        ],
+    },
+];
+
+/// Accounts refunds are paid from, as name, Czech bank code, currency and
+/// the days a refund is due in.
+const REFUND_ACCOUNTS: &[(&str, &str, &str, u32)] = &[
+    ("Hlavní účet CZK", "0800", "CZK", 14),
+    ("Fio účet pro vratky", "2010", "CZK", 30),
+    ("Eurový účet", "0300", "EUR", 14),
+];
+
 impl Pools {
-    fn new(rng: &mut StdRng, count: usize) -> Self {
-        let open_states = ids_of(rng, 4);
-        let closed_states = ids_of(rng, 2);
-        let types = ids_of(rng, 3);
-        let owners = ids_of(rng, 5);
-        let tags = ids_of(rng, 8);
-        let ticket_field = uuid(rng);
-        let product_fields = (0..2).map(|_| (uuid(rng), ids_of(rng, 3))).collect();
+    /// Draws the account's reference records and customers; returns the
+    /// records the reference endpoints serve next to the ids tickets use.
+    fn new(rng: &mut StdRng, count: usize) -> (Self, Vec<(ReferenceKind, Value)>) {
+        let mut references = Vec::new();
+        let mut open_states = Vec::new();
+        let mut closed_states = Vec::new();
+        for &(name, closed) in STATES {
+            let id = uuid(rng);
+            references.push((
+                ReferenceKind::States,
+                json!({ "id": id, "name": named(name) }),
+            ));
+            if closed {
+                closed_states.push(id);
+            } else {
+                open_states.push(id);
+            }
+        }
+        let types = TYPES
+            .iter()
+            .map(|&name| {
+                let id = uuid(rng);
+                references.push((
+                    ReferenceKind::Types,
+                    json!({ "id": id, "name": named(name) }),
+                ));
+                id
+            })
+            .collect();
+        let tags = TAGS
+            .iter()
+            .map(|&(name, fgcolor, bgcolor)| {
+                let id = uuid(rng);
+                references.push((
+                    ReferenceKind::Tags,
+                    json!({ "id": id, "name": named(name), "fgcolor": fgcolor, "bgcolor": bgcolor }),
+                ));
+                id
+            })
+            .collect();
+        let owners = USERS
+            .iter()
+            .map(|&(full_name, role)| {
+                let id = uuid(rng);
+                references.push((ReferenceKind::Users, user(rng, &id, full_name, role)));
+                id
+            })
+            .collect();
+
+        let mut ticket_fields = Vec::new();
+        let refund_method = custom_field(rng, &REFUND_METHOD, &mut ticket_fields);
+        let claim_reason = custom_field(rng, &CLAIM_REASON, &mut ticket_fields);
+        let parcel_received = custom_field(rng, &PARCEL_RECEIVED, &mut ticket_fields);
+        let mut product_field_records = Vec::new();
+        let product_fields = PRODUCT_FIELDS
+            .iter()
+            .map(|field| custom_field(rng, field, &mut product_field_records))
+            .collect();
+        references.extend(
+            ticket_fields
+                .into_iter()
+                .map(|field| (ReferenceKind::CustomFields, field)),
+        );
+        references.extend(
+            product_field_records
+                .into_iter()
+                .map(|field| (ReferenceKind::ProductCustomFields, field)),
+        );
+        for &(name, bank_code, currency, due_date) in REFUND_ACCOUNTS {
+            references.push((
+                ReferenceKind::RefundAccounts,
+                json!({
+                    "id": uuid(rng),
+                    "name": name,
+                    "bank_account": format!("{}/{bank_code}", account_number(rng)),
+                    "currency": currency,
+                    "due_date": due_date,
+                }),
+            ));
+        }
+
         let mut emails = HashSet::new();
         let customers = (0..(count / 3).max(1))
             .map(|_| customer(rng, &mut emails))
             .collect();
-        Self {
+        let pools = Self {
             open_states,
             closed_states,
             types,
             owners,
             tags,
+            refund_method,
+            claim_reason,
+            parcel_received,
             product_fields,
-            ticket_field,
             customers,
-        }
+        };
+        (pools, references)
     }
 }
 
-fn ids_of(rng: &mut StdRng, n: usize) -> Vec<String> {
-    (0..n).map(|_| uuid(rng)).collect()
+/// A staff member's user record: a company address without diacritics, and
+/// timestamps from before the first generated ticket (joined) and near the
+/// last one (activity), so they never depend on when the simulator runs.
+fn user(rng: &mut StdRng, id: &str, full_name: &str, role: &str) -> Value {
+    let local_part = ascii(&full_name.to_lowercase()).replace(' ', ".");
+    let phone_number = format!(
+        "+420 {} {:03} {:03}",
+        rng.gen_range(601..800),
+        rng.gen_range(0..1000),
+        rng.gen_range(0..1000)
+    );
+    let date_joined = random_between(
+        rng,
+        "2023-01-02T08:00:00+01:00",
+        "2023-12-20T17:00:00+01:00",
+    );
+    let last_activity_at = random_between(
+        rng,
+        "2026-05-01T08:00:00+02:00",
+        "2026-06-01T00:00:00+02:00",
+    );
+    json!({
+        "id": id,
+        "role": role,
+        "email": format!("{local_part}@{STAFF_DOMAIN}"),
+        "full_name": full_name,
+        "phone_number": phone_number,
+        "last_activity_at": Simulator::format_ts(local(last_activity_at)),
+        "date_joined": Simulator::format_ts(local(date_joined)),
+    })
+}
+
+/// Draws ids for a custom field and its options, appends its record to
+/// `records` at the next position, and returns the ids.
+fn custom_field(rng: &mut StdRng, field: &FieldDef, records: &mut Vec<Value>) -> FieldIds {
+    let id = uuid(rng);
+    let options: Vec<String> = field.options.iter().map(|_| uuid(rng)).collect();
+    let option_records: Vec<Value> = options
+        .iter()
+        .zip(field.options)
+        .map(|(id, &label)| json!({ "id": id, "label": named(label) }))
+        .collect();
+    records.push(json!({
+        "id": id,
+        "type": field.kind,
+        "position": records.len() + 1,
+        "name": named(field.name),
+        "options": option_records,
+    }));
+    FieldIds { id, options }
+}
+
+/// A Czech account number (the part before the bank code) that passes the
+/// banks' modulo-11 check, as a real one does.
+fn account_number(rng: &mut StdRng) -> u64 {
+    const WEIGHTS: [u64; 10] = [1, 2, 4, 8, 5, 10, 9, 7, 3, 6];
+    loop {
+        let number = rng.gen_range(100_000_000..10_000_000_000_u64);
+        let mut digits = number;
+        let weighted_sum: u64 = WEIGHTS
+            .iter()
+            .map(|weight| {
+                let digit = digits % 10;
+                digits /= 10;
+                digit * weight
+            })
+            .sum();
+        if weighted_sum % 11 == 0 {
+            return number;
+        }
+    }
 }
 
 const MALE_FIRST: &[&str] = &[
@@ -594,11 +875,9 @@ fn product(rng: &mut StdRng, pools: &Pools, currency: &str) -> Value {
         "2.0000"
     };
     let mut custom_fields = Map::new();
-    for (field, options) in &pools.product_fields {
+    for field in &pools.product_fields {
         if rng.gen_bool(0.4) {
-            if let Some(option) = options.choose(rng) {
-                custom_fields.insert(field.clone(), json!(option));
-            }
+            select(rng, field, &mut custom_fields);
         }
     }
     json!({
@@ -616,6 +895,13 @@ fn product(rng: &mut StdRng, pools: &Pools, currency: &str) -> Value {
         "amount": amount,
         "custom_fields": custom_fields,
     })
+}
+
+/// Fills a select field in with one of its options.
+fn select(rng: &mut StdRng, field: &FieldIds, custom_fields: &mut Map<String, Value>) {
+    if let Some(option) = field.options.choose(rng) {
+        custom_fields.insert(field.id.clone(), json!(option));
+    }
 }
 
 const CARRIERS: &[&str] = &["Zásilkovna", "PPL", "DPD", "Česká pošta", "GLS"];
@@ -678,8 +964,18 @@ fn local(utc: DateTime<Utc>) -> DateTime<FixedOffset> {
 
 /// A creation time between 2024-01-01 and 2026-06-01, Prague time.
 fn random_created(rng: &mut StdRng) -> DateTime<Utc> {
-    let start = DateTime::parse_from_rfc3339("2024-01-01T00:00:00+01:00").expect("valid start");
-    let end = DateTime::parse_from_rfc3339("2026-06-01T00:00:00+02:00").expect("valid end");
+    random_between(
+        rng,
+        "2024-01-01T00:00:00+01:00",
+        "2026-06-01T00:00:00+02:00",
+    )
+}
+
+/// A time from `start` (inclusive) to `end` (exclusive), both RFC 3339
+/// constants.
+fn random_between(rng: &mut StdRng, start: &str, end: &str) -> DateTime<Utc> {
+    let start = DateTime::parse_from_rfc3339(start).expect("valid start");
+    let end = DateTime::parse_from_rfc3339(end).expect("valid end");
     let span = (end - start)
         .num_microseconds()
         .expect("span fits in microseconds");
@@ -756,14 +1052,33 @@ fn ticket(rng: &mut StdRng, pools: &Pools, created: DateTime<Utc>, code: &str) -
         Some(_) if rng.gen_bool(0.5) => json!(pick(rng, RATING_COMMENTS)),
         _ => Value::Null,
     };
+    // `resolve_by` is keyed by name, like in the documented example; the
+    // account's own fields by UUID. A few tickets lack even `resolve_by`, so
+    // that a mirror also meets tickets whose `custom_fields` is `{}`.
     let mut custom_fields = Map::new();
-    let resolve_by = created_local.date_naive() + TimeDelta::days(30);
-    custom_fields.insert(
-        "resolve_by".to_owned(),
-        json!(resolve_by.format("%Y-%m-%d").to_string()),
-    );
+    if rng.gen_bool(0.9) {
+        let resolve_by = created_local.date_naive() + TimeDelta::days(30);
+        custom_fields.insert(
+            "resolve_by".to_owned(),
+            json!(resolve_by.format("%Y-%m-%d").to_string()),
+        );
+    }
+    if rng.gen_bool(0.45) {
+        select(rng, &pools.refund_method, &mut custom_fields);
+    }
     if rng.gen_bool(0.3) {
-        custom_fields.insert(pools.ticket_field.clone(), json!(pick(rng, CLAIM_REASONS)));
+        custom_fields.insert(
+            pools.claim_reason.id.clone(),
+            json!(pick(rng, CLAIM_REASONS)),
+        );
+    }
+    if rng.gen_bool(0.35) {
+        let received =
+            (order_date + TimeDelta::days(rng.gen_range(1..=5))).min(created_local.date_naive());
+        custom_fields.insert(
+            pools.parcel_received.id.clone(),
+            json!(received.format("%Y-%m-%d").to_string()),
+        );
     }
     let verification_state = [
         "VERIFIED_AUTOMATICALLY",

@@ -1,12 +1,13 @@
 //! The Retino API simulator: an in-memory, real-HTTP double of the Retino
-//! Tickets API v2 (list, search and detail), for integration tests and the
-//! `retino-sim` demo binary.
+//! Tickets API v2 (list, search and detail) and of the reference lists that
+//! tickets point into by UUID (states, types, tags, users, custom fields,
+//! refund accounts), for integration tests and the `retino-sim` demo binary.
 //!
-//! It owns the simulated account's tickets (taken and given as raw
-//! `serde_json::Value`s, so tests can store malformed records and unknown
-//! fields survive untouched), the server's clock, and the knobs tests turn:
-//! token, latency, page-size cap, injected faults and a hook that mutates
-//! data between list requests.
+//! It owns the simulated account's tickets and reference records (taken and
+//! given as raw `serde_json::Value`s, so tests can store malformed records
+//! and unknown fields survive untouched), the server's clock, and the knobs
+//! tests turn: token, latency, page-size cap, injected faults and a hook that
+//! mutates data between list requests.
 //!
 //! It is a test and demo double only: it never talks to the real Retino, and
 //! the sync code must never depend on it.
@@ -29,7 +30,7 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use store::{Selection, Store};
+use store::{References, Selection, Store};
 
 /// A failure the simulator answers with instead of the real response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +46,46 @@ pub enum Fault {
     DropConnection,
 }
 
+/// A list of reference data that tickets point into by UUID, served as pages
+/// like the ticket list at `/api/v2/<path>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReferenceKind {
+    States,
+    Types,
+    Tags,
+    Users,
+    /// Ticket-level custom fields: the UUID keys of a ticket's `custom_fields`.
+    CustomFields,
+    /// Product-level custom fields: the UUID keys of a product's `custom_fields`.
+    ProductCustomFields,
+    RefundAccounts,
+}
+
+impl ReferenceKind {
+    pub const ALL: [ReferenceKind; 7] = [
+        ReferenceKind::States,
+        ReferenceKind::Types,
+        ReferenceKind::Tags,
+        ReferenceKind::Users,
+        ReferenceKind::CustomFields,
+        ReferenceKind::ProductCustomFields,
+        ReferenceKind::RefundAccounts,
+    ];
+
+    /// The endpoint's path under `/api/v2`, without slashes.
+    pub fn path(self) -> &'static str {
+        match self {
+            ReferenceKind::States => "states",
+            ReferenceKind::Types => "types",
+            ReferenceKind::Tags => "tags",
+            ReferenceKind::Users => "users",
+            ReferenceKind::CustomFields => "custom-fields",
+            ReferenceKind::ProductCustomFields => "product-custom-fields",
+            ReferenceKind::RefundAccounts => "refund-accounts",
+        }
+    }
+}
+
 type ListHook = dyn Fn(&Simulator, u64) + Send + Sync;
 
 /// A handle to one simulated Retino account; clones share the same state.
@@ -55,10 +96,12 @@ pub struct Simulator {
 
 struct Inner {
     store: Mutex<Store>,
+    references: Mutex<References>,
     knobs: Mutex<Knobs>,
     list_hook: Mutex<Option<Arc<ListHook>>>,
     requests: AtomicU64,
     list_requests: AtomicU64,
+    reference_requests: AtomicU64,
 }
 
 struct Knobs {
@@ -98,6 +141,7 @@ impl Simulator {
         Self {
             inner: Arc::new(Inner {
                 store: Mutex::new(Store::default()),
+                references: Mutex::new(References::default()),
                 knobs: Mutex::new(Knobs {
                     token: token.into(),
                     latency: Duration::ZERO,
@@ -107,15 +151,28 @@ impl Simulator {
                 list_hook: Mutex::new(None),
                 requests: AtomicU64::new(0),
                 list_requests: AtomicU64::new(0),
+                reference_requests: AtomicU64::new(0),
             }),
         }
     }
 
-    /// Adds `count` realistic tickets generated deterministically from `seed`:
-    /// the same seed and count always give the same tickets.
+    /// Adds `count` realistic tickets generated deterministically from `seed`,
+    /// and the reference records (states, types, tags, users, custom fields
+    /// and their options, refund accounts) their UUIDs point to: the same
+    /// seed and count always give the same data. Reference records of another
+    /// seed stay, so tickets of earlier calls keep resolving.
     pub fn generate(&self, seed: u64, count: usize) {
+        let (references, tickets) = generate::account(seed, count);
+        // References go in first, so no ticket is ever served before what it
+        // points to.
+        {
+            let mut stored = lock(&self.inner.references);
+            for (kind, record) in references {
+                stored.upsert(kind, record);
+            }
+        }
         // Locking per ticket keeps a running server answering meanwhile.
-        for ticket in generate::tickets(seed, count) {
+        for ticket in tickets {
             let sort_key = store::updated_at(&ticket).expect("generated tickets carry updated_at");
             lock(&self.inner.store).put(sort_key, ticket);
         }
@@ -197,6 +254,26 @@ impl Simulator {
         lock(&self.inner.store).all()
     }
 
+    /// The records of one reference list, in the order they are served: by
+    /// `position` where records have an integer one, then by id.
+    pub fn reference(&self, kind: ReferenceKind) -> Vec<Value> {
+        lock(&self.inner.references).all(kind)
+    }
+
+    /// Stores any JSON value as a reference record, replacing the one with
+    /// the same id. Ids are keyed like tickets': the `id` string, or the JSON
+    /// text of a non-string id (`null` when there is none).
+    pub fn upsert_reference(&self, kind: ReferenceKind, record: Value) {
+        lock(&self.inner.references).upsert(kind, record);
+    }
+
+    /// Deletes a reference record, as an admin deleting a state or a tag
+    /// upstream does; tickets still pointing at it are left alone, as they
+    /// may be on the real server. Returns false for an unknown id.
+    pub fn remove_reference(&self, kind: ReferenceKind, id: &str) -> bool {
+        lock(&self.inner.references).remove(kind, id)
+    }
+
     pub fn len(&self) -> usize {
         lock(&self.inner.store).len()
     }
@@ -232,8 +309,8 @@ impl Simulator {
         lock(&self.inner.knobs).max_page_size = n.max(1);
     }
 
-    /// Queues faults; each request to a `/tickets` endpoint takes the next one,
-    /// if any, and answers with it instead of the real response.
+    /// Queues faults; each request to a `/tickets` or reference endpoint takes
+    /// the next one, if any, and answers with it instead of the real response.
     pub fn push_faults(&self, faults: impl IntoIterator<Item = Fault>) {
         lock(&self.inner.knobs).faults.extend(faults);
     }
@@ -262,9 +339,16 @@ impl Simulator {
         self.inner.list_requests.load(Ordering::SeqCst)
     }
 
+    /// `GET` requests to any reference endpoint (`/states`, `/users`, ...),
+    /// faulted and rejected ones included.
+    pub fn reference_request_count(&self) -> u64 {
+        self.inner.reference_requests.load(Ordering::SeqCst)
+    }
+
     pub fn reset_counts(&self) {
         self.inner.requests.store(0, Ordering::SeqCst);
         self.inner.list_requests.store(0, Ordering::SeqCst);
+        self.inner.reference_requests.store(0, Ordering::SeqCst);
     }
 
     fn count_request(&self) {
@@ -273,6 +357,10 @@ impl Simulator {
 
     fn count_list_request(&self) -> u64 {
         self.inner.list_requests.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    fn count_reference_request(&self) {
+        self.inner.reference_requests.fetch_add(1, Ordering::SeqCst);
     }
 
     fn latency(&self) -> Duration {
@@ -293,6 +381,10 @@ impl Simulator {
 
     fn select(&self, selection: &Selection<'_>) -> (usize, String) {
         lock(&self.inner.store).select(selection)
+    }
+
+    fn reference_page(&self, kind: ReferenceKind, offset: usize, limit: usize) -> (usize, String) {
+        lock(&self.inner.references).page(kind, offset, limit)
     }
 
     fn ticket_json(&self, id: &str) -> Option<String> {

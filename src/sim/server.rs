@@ -1,6 +1,8 @@
 //! The simulator's HTTP surface: routes, query parsing, authentication,
 //! fault injection and the Django REST framework's answer shapes (pages,
-//! `{"detail": ...}` errors, field errors).
+//! `{"detail": ...}` errors, field errors). Reference lists answer exactly
+//! like the ticket list, minus its filters and ordering, since a client
+//! pages through all of them with the same code.
 
 use std::collections::HashMap;
 use std::io;
@@ -19,7 +21,7 @@ use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Map, Value};
 
 use super::store::{Field, Selection, Window};
-use super::{Fault, Simulator};
+use super::{Fault, ReferenceKind, Simulator};
 
 /// How long a dropped connection keeps its half-sent body open before the
 /// abort, so the headers and first bytes really reach the client first.
@@ -29,10 +31,24 @@ const DROP_DELAY: Duration = Duration::from_millis(50);
 const DEFAULT_PAGE_SIZE: usize = 20;
 
 pub(super) fn router(sim: Simulator) -> Router {
-    Router::new()
+    let tickets = Router::new()
         .route("/api/v2/tickets", get(list))
         .route("/api/v2/tickets/search", get(search))
-        .route("/api/v2/tickets/{id}", get(detail))
+        .route("/api/v2/tickets/{id}", get(detail));
+    ReferenceKind::ALL
+        .into_iter()
+        .fold(tickets, |router, kind| {
+            router.route(
+                &format!("/api/v2/{}", kind.path()),
+                get(
+                    move |State(sim): State<Simulator>,
+                          headers: HeaderMap,
+                          RawQuery(query): RawQuery| {
+                        reference(kind, sim, headers, query)
+                    },
+                ),
+            )
+        })
         .fallback(|| async { Reply::detail(StatusCode::NOT_FOUND, "Not found.").into_response() })
         .layer(middleware::from_fn_with_state(sim.clone(), count_and_delay))
         .with_state(sim)
@@ -180,7 +196,7 @@ async fn list(
         if served {
             sim.run_list_hook(number);
         }
-        page(&sim, &params, &[])
+        tickets_page(&sim, &params, &[])
     })
 }
 
@@ -194,7 +210,23 @@ async fn search(
         authenticate(&sim, &headers)?;
         let params = ListParams::parse(query.as_deref(), sim.max_page_size())?;
         let terms = search_terms(params.search.as_deref().unwrap_or_default());
-        page(&sim, &params, &terms)
+        tickets_page(&sim, &params, &terms)
+    })
+}
+
+async fn reference(
+    kind: ReferenceKind,
+    sim: Simulator,
+    headers: HeaderMap,
+    query: Option<String>,
+) -> Response {
+    sim.count_reference_request();
+    let fault = sim.pop_fault();
+    respond(fault, || {
+        authenticate(&sim, &headers)?;
+        let params = query_params(query.as_deref());
+        let paging = Paging::parse(&params, sim.max_page_size());
+        paging.answer(|offset, limit| sim.reference_page(kind, offset, limit))
     })
 }
 
@@ -222,37 +254,79 @@ fn search_terms(search: &str) -> Vec<String> {
         .collect()
 }
 
-fn page(sim: &Simulator, params: &ListParams, terms: &[String]) -> Result<Reply, Reply> {
-    let invalid_page = || Reply::detail(StatusCode::NOT_FOUND, "Invalid page.");
-    let number = params.page.ok_or_else(invalid_page)?;
-    let selection = Selection {
-        order_by: params.order_by,
-        descending: params.descending,
-        updated: params.updated,
-        created: params.created,
-        terms,
-        offset: usize::try_from(number - 1)
-            .unwrap_or(usize::MAX)
-            .saturating_mul(params.page_size),
-        limit: params.page_size,
-    };
-    let (count, results) = sim.select(&selection);
-    let total_pages = count.div_ceil(params.page_size).max(1);
-    if number > total_pages as u64 {
-        return Err(invalid_page());
+fn tickets_page(sim: &Simulator, params: &ListParams, terms: &[String]) -> Result<Reply, Reply> {
+    params.paging.answer(|offset, limit| {
+        sim.select(&Selection {
+            order_by: params.order_by,
+            descending: params.descending,
+            updated: params.updated,
+            created: params.created,
+            terms,
+            offset,
+            limit,
+        })
+    })
+}
+
+/// A query's parameters; the last of repeated ones wins, as with Django's
+/// QueryDict.
+fn query_params(query: Option<&str>) -> HashMap<String, String> {
+    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// Which page of a paginated list a request asks for.
+struct Paging {
+    /// `None` when `page` is not a positive integer.
+    page: Option<u64>,
+    page_size: usize,
+}
+
+impl Paging {
+    fn parse(params: &HashMap<String, String>, max_page_size: usize) -> Self {
+        let get = |name: &str| params.get(name).map(String::as_str);
+        let page = match get("page") {
+            None => Some(1),
+            Some(text) => text.trim().parse::<u64>().ok().filter(|&n| n >= 1),
+        };
+        // An unusable page_size falls back to the default, as in the
+        // Django REST framework; the cap applies either way.
+        let page_size = get("page_size")
+            .and_then(|text| text.trim().parse::<usize>().ok())
+            .filter(|&n| n >= 1)
+            .unwrap_or(DEFAULT_PAGE_SIZE)
+            .min(max_page_size);
+        Self { page, page_size }
     }
-    // Stored tickets are already JSON text, so the page is spliced together
-    // rather than built as a tree and serialized again.
-    Ok(Reply::ok(format!(
-        r#"{{"count":{count},"current_page":{number},"total_pages":{total_pages},"results":[{results}]}}"#
-    )))
+
+    /// Answers the page in the Django REST framework's envelope, or 404
+    /// "Invalid page." for a page past the last. `select` gets the page's
+    /// offset and limit, and returns the list's full count and the page's
+    /// records as comma-separated JSON.
+    fn answer(&self, select: impl FnOnce(usize, usize) -> (usize, String)) -> Result<Reply, Reply> {
+        let invalid_page = || Reply::detail(StatusCode::NOT_FOUND, "Invalid page.");
+        let number = self.page.ok_or_else(invalid_page)?;
+        let offset = usize::try_from(number - 1)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(self.page_size);
+        let (count, results) = select(offset, self.page_size);
+        let total_pages = count.div_ceil(self.page_size).max(1);
+        if number > total_pages as u64 {
+            return Err(invalid_page());
+        }
+        // Records come as JSON text (stored tickets already are), so the
+        // page is spliced together rather than built as a tree and
+        // serialized again.
+        Ok(Reply::ok(format!(
+            r#"{{"count":{count},"current_page":{number},"total_pages":{total_pages},"results":[{results}]}}"#
+        )))
+    }
 }
 
 /// The query of a list or search request.
 struct ListParams {
-    /// `None` when `page` is not a positive integer.
-    page: Option<u64>,
-    page_size: usize,
+    paging: Paging,
     updated: Window,
     created: Window,
     order_by: Field,
@@ -262,11 +336,7 @@ struct ListParams {
 
 impl ListParams {
     fn parse(query: Option<&str>, max_page_size: usize) -> Result<Self, Reply> {
-        // The last of repeated parameters wins, as with Django's QueryDict.
-        let params: HashMap<String, String> =
-            url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-                .into_owned()
-                .collect();
+        let params = query_params(query);
         let get = |name: &str| params.get(name).map(String::as_str);
 
         let mut errors = Map::new();
@@ -292,17 +362,6 @@ impl ListParams {
             return Err(Reply::json(StatusCode::BAD_REQUEST, &Value::Object(errors)));
         }
 
-        let page = match get("page") {
-            None => Some(1),
-            Some(text) => text.trim().parse::<u64>().ok().filter(|&n| n >= 1),
-        };
-        // An unusable page_size falls back to the default, as in the
-        // Django REST framework; the cap applies either way.
-        let page_size = get("page_size")
-            .and_then(|text| text.trim().parse::<usize>().ok())
-            .filter(|&n| n >= 1)
-            .unwrap_or(DEFAULT_PAGE_SIZE)
-            .min(max_page_size);
         // Unknown ordering terms are ignored; the first known one decides.
         let (order_by, descending) = get("ordering")
             .unwrap_or_default()
@@ -317,8 +376,7 @@ impl ListParams {
             .unwrap_or((Field::Created, true));
 
         Ok(Self {
-            page,
-            page_size,
+            paging: Paging::parse(&params, max_page_size),
             updated,
             created,
             order_by,

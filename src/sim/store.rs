@@ -7,12 +7,18 @@
 //! trees: a tree takes about seven times the memory (50,000 tickets would
 //! need over half a gigabyte), and a page is then assembled by concatenation
 //! instead of cloning and serializing a hundred trees per request.
+//!
+//! Reference lists (states, users, custom fields, ...) live here too, but as
+//! plain sorted `Value` vectors: an account has tens of such records, not
+//! tens of thousands, so neither indexes nor the text form would pay off.
 
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
 
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use serde_json::Value;
+
+use super::ReferenceKind;
 
 /// An index key: the timestamp, then the id so equal timestamps page in a
 /// fixed order.
@@ -277,5 +283,62 @@ impl Store {
             }
         }
         (count, page)
+    }
+}
+
+/// The reference lists, each kept in served order.
+#[derive(Default)]
+pub(super) struct References {
+    lists: HashMap<ReferenceKind, Vec<Value>>,
+}
+
+/// Where a reference record is served: by `position` (custom fields have
+/// one), records without an integer position after those with one, then by
+/// id so the order never depends on insertion.
+fn reference_order(record: &Value) -> (i64, String) {
+    let position = record
+        .get("position")
+        .and_then(Value::as_i64)
+        .unwrap_or(i64::MAX);
+    (position, key_of(record))
+}
+
+impl References {
+    /// Stores `record` in its place in the served order, replacing the record
+    /// with the same key.
+    pub(super) fn upsert(&mut self, kind: ReferenceKind, record: Value) {
+        let list = self.lists.entry(kind).or_default();
+        let key = key_of(&record);
+        list.retain(|stored| key_of(stored) != key);
+        let order = reference_order(&record);
+        let at = list.partition_point(|stored| reference_order(stored) < order);
+        list.insert(at, record);
+    }
+
+    pub(super) fn remove(&mut self, kind: ReferenceKind, key: &str) -> bool {
+        let Some(list) = self.lists.get_mut(&kind) else {
+            return false;
+        };
+        let before = list.len();
+        list.retain(|stored| key_of(stored) != key);
+        list.len() != before
+    }
+
+    pub(super) fn all(&self, kind: ReferenceKind) -> Vec<Value> {
+        self.lists.get(&kind).cloned().unwrap_or_default()
+    }
+
+    /// Counts the records of `kind`, and joins the JSON of those between
+    /// `offset` and `offset + limit` into a comma-separated list.
+    pub(super) fn page(&self, kind: ReferenceKind, offset: usize, limit: usize) -> (usize, String) {
+        let list = self.lists.get(&kind).map(Vec::as_slice).unwrap_or_default();
+        let page = list
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(Value::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        (list.len(), page)
     }
 }

@@ -1,15 +1,17 @@
 //! The simulator's own checks: the HTTP contract the sync tests rely on
-//! (paging, filters, auth, faults, the list hook) and the generator's shape
-//! and determinism.
+//! (paging, filters, auth, faults, the list hook), the reference endpoints,
+//! and the generator's shape, determinism and consistency between tickets
+//! and reference data.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use super::{Fault, SimServer, Simulator};
+use super::{Fault, ReferenceKind, SimServer, Simulator};
 
 const TOKEN: &str = "test-token";
 
@@ -362,4 +364,367 @@ fn generation_is_deterministic_and_shaped_like_the_fixture() {
     let names: std::collections::HashSet<_> =
         tickets.iter().map(|t| &t["customer"]["name"]).collect();
     assert!(names.len() < 100, "customers repeat");
+}
+
+/// Asserts `value` is a translatable name: Czech and English texts.
+fn assert_named(value: &Value, what: &str) {
+    for language in ["cs", "en"] {
+        let text = value[language].as_str().unwrap_or_default();
+        assert!(!text.is_empty(), "{what} has no {language} name: {value}");
+    }
+}
+
+fn assert_timestamp(value: &Value, what: &str) {
+    let text = value.as_str().unwrap_or_default();
+    assert!(
+        DateTime::parse_from_rfc3339(text).is_ok(),
+        "{what} is not RFC 3339: {value}"
+    );
+}
+
+/// Asserts the shape every record of `kind` has.
+fn assert_reference_shape(kind: ReferenceKind, record: &Value) {
+    let what = format!("{} record {record}", kind.path());
+    assert!(
+        record["id"].as_str().is_some_and(|id| !id.is_empty()),
+        "{what}"
+    );
+    match kind {
+        ReferenceKind::States | ReferenceKind::Types => assert_named(&record["name"], &what),
+        ReferenceKind::Tags => {
+            assert_named(&record["name"], &what);
+            for colour in ["fgcolor", "bgcolor"] {
+                let text = record[colour].as_str().unwrap_or_default();
+                assert!(
+                    text.len() == 7
+                        && text.starts_with('#')
+                        && text[1..].chars().all(|c| c.is_ascii_hexdigit()),
+                    "{what}: {colour}"
+                );
+            }
+        }
+        ReferenceKind::Users => {
+            for field in ["role", "email", "full_name", "phone_number"] {
+                assert!(record[field].is_string(), "{what}: {field}");
+            }
+            assert!(record["email"].as_str().unwrap().contains('@'), "{what}");
+            assert_timestamp(&record["last_activity_at"], &what);
+            assert_timestamp(&record["date_joined"], &what);
+        }
+        ReferenceKind::CustomFields | ReferenceKind::ProductCustomFields => {
+            assert!(record["position"].is_i64(), "{what}: position");
+            assert_named(&record["name"], &what);
+            let options = record["options"].as_array().expect("options is an array");
+            match record["type"].as_str() {
+                Some("select") => assert!(!options.is_empty(), "{what}: no options"),
+                Some("text" | "date") => assert!(options.is_empty(), "{what}: options"),
+                other => panic!("{what}: unexpected type {other:?}"),
+            }
+            for option in options {
+                assert!(option["id"].is_string(), "{what}: option id");
+                assert_named(&option["label"], &what);
+            }
+        }
+        ReferenceKind::RefundAccounts => {
+            assert!(record["name"].is_string(), "{what}: name");
+            let account = record["bank_account"].as_str().unwrap_or_default();
+            let (number, bank) = account.split_once('/').unwrap_or_default();
+            assert!(
+                !number.is_empty()
+                    && number.chars().all(|c| c.is_ascii_digit())
+                    && bank.len() == 4
+                    && bank.chars().all(|c| c.is_ascii_digit()),
+                "{what}: bank_account"
+            );
+            assert!(record["currency"].as_str().is_some_and(|c| c.len() == 3));
+            assert!(record["due_date"].is_u64(), "{what}: due_date");
+        }
+    }
+}
+
+#[tokio::test]
+async fn reference_endpoints_serve_generated_records_in_shape() {
+    let sim = Simulator::new(TOKEN);
+    sim.generate(42, 50);
+    let (server, client) = start(&sim).await;
+
+    for kind in ReferenceKind::ALL {
+        let path = format!("/{}", kind.path());
+        let (status, body) = get(&client, &server, &path, &[("page_size", "100")]).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        let records = sim.reference(kind);
+        assert!(!records.is_empty(), "{path} is generated");
+        assert_eq!(body["count"], records.len(), "{path}");
+        assert_eq!(body["current_page"], 1);
+        assert_eq!(body["total_pages"], 1);
+        assert_eq!(body["results"], Value::Array(records.clone()), "{path}");
+        for record in &records {
+            assert_reference_shape(kind, record);
+        }
+        let order: Vec<_> = records
+            .iter()
+            .map(|r| (r["position"].as_i64(), r["id"].as_str().unwrap().to_owned()))
+            .collect();
+        assert!(order.is_sorted(), "{path} is served by position, then id");
+    }
+    assert_eq!(sim.reference(ReferenceKind::States).len(), 6);
+    assert_eq!(sim.reference(ReferenceKind::Types).len(), 3);
+    assert_eq!(sim.reference(ReferenceKind::Users).len(), 5);
+    assert!(sim
+        .reference(ReferenceKind::Users)
+        .iter()
+        .any(|user| !user["full_name"].as_str().unwrap().is_ascii()));
+    assert_eq!(sim.reference_request_count(), 7);
+    assert_eq!(sim.list_request_count(), 0);
+    assert_eq!(sim.request_count(), 7);
+
+    let again = Simulator::new(TOKEN);
+    again.generate(42, 50);
+    for kind in ReferenceKind::ALL {
+        assert_eq!(sim.reference(kind), again.reference(kind), "{kind:?}");
+    }
+}
+
+#[tokio::test]
+async fn reference_endpoints_of_an_empty_account_answer_empty_pages() {
+    let sim = Simulator::new(TOKEN);
+    let (server, client) = start(&sim).await;
+    for kind in ReferenceKind::ALL {
+        let (status, body) = get(&client, &server, &format!("/{}", kind.path()), &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            body,
+            json!({ "count": 0, "current_page": 1, "total_pages": 1, "results": [] })
+        );
+    }
+}
+
+#[test]
+fn generated_tickets_resolve_in_the_reference_lists() {
+    let sim = Simulator::new(TOKEN);
+    sim.generate(42, 300);
+    let ids = |kind: ReferenceKind| -> HashMap<String, Value> {
+        sim.reference(kind)
+            .into_iter()
+            .map(|r| (r["id"].as_str().unwrap().to_owned(), r))
+            .collect()
+    };
+    let states = ids(ReferenceKind::States);
+    let types = ids(ReferenceKind::Types);
+    let users = ids(ReferenceKind::Users);
+    let tags = ids(ReferenceKind::Tags);
+    let ticket_fields = ids(ReferenceKind::CustomFields);
+    let product_fields = ids(ReferenceKind::ProductCustomFields);
+
+    // Every field key must be a known field and every select value one of
+    // its options; collects the field ids seen so coverage can be checked.
+    fn check_custom_fields(
+        custom_fields: &Value,
+        fields: &HashMap<String, Value>,
+        seen: &mut HashSet<String>,
+    ) {
+        for (key, value) in custom_fields
+            .as_object()
+            .expect("custom_fields is an object")
+        {
+            if key == "resolve_by" {
+                continue;
+            }
+            let field = fields
+                .get(key)
+                .unwrap_or_else(|| panic!("custom field {key} resolves"));
+            let value = value.as_str().expect("custom field values are strings");
+            match field["type"].as_str() {
+                Some("select") => assert!(
+                    field["options"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|option| option["id"] == value),
+                    "option {value} of field {key} resolves"
+                ),
+                Some("date") => assert!(NaiveDate::parse_from_str(value, "%Y-%m-%d").is_ok()),
+                _ => assert!(!value.is_empty()),
+            }
+            seen.insert(key.clone());
+        }
+    }
+
+    let mut seen_ticket_fields = HashSet::new();
+    let mut seen_product_fields = HashSet::new();
+    let mut empty_ticket_fields = 0;
+    let mut empty_product_fields = 0;
+    let mut seen_states = HashSet::new();
+    for ticket in sim.tickets() {
+        let state = &states[ticket["state"].as_str().expect("state is set")];
+        let closed_name = state["name"]["en"].as_str().unwrap();
+        assert_eq!(
+            ticket["closed_at"].is_string(),
+            ["Rejected", "Resolved"].contains(&closed_name),
+            "closed tickets are in a final state"
+        );
+        seen_states.insert(closed_name.to_owned());
+        assert!(types.contains_key(ticket["type"].as_str().unwrap()));
+        assert!(users.contains_key(ticket["owner"].as_str().unwrap()));
+        for tag in ticket["tags"].as_array().unwrap() {
+            assert!(
+                tags.contains_key(tag.as_str().unwrap()),
+                "tag {tag} resolves"
+            );
+        }
+        check_custom_fields(
+            &ticket["custom_fields"],
+            &ticket_fields,
+            &mut seen_ticket_fields,
+        );
+        empty_ticket_fields += usize::from(ticket["custom_fields"] == json!({}));
+        for product in ticket["products"].as_array().unwrap() {
+            check_custom_fields(
+                &product["custom_fields"],
+                &product_fields,
+                &mut seen_product_fields,
+            );
+            empty_product_fields += usize::from(product["custom_fields"] == json!({}));
+        }
+    }
+    assert_eq!(seen_states.len(), 6, "every state is used");
+    assert_eq!(
+        seen_ticket_fields.len(),
+        ticket_fields.len(),
+        "every field is used"
+    );
+    assert_eq!(seen_product_fields.len(), product_fields.len());
+    assert!(empty_ticket_fields > 0, "some tickets have no custom field");
+    assert!(
+        empty_product_fields > 0,
+        "some products have no custom field"
+    );
+    let types_used: HashSet<&str> = ticket_fields
+        .values()
+        .map(|field| field["type"].as_str().unwrap())
+        .collect();
+    assert!(types_used.is_superset(&HashSet::from(["select", "text"])));
+}
+
+#[tokio::test]
+async fn removed_and_upserted_references_show_in_the_served_list() {
+    let sim = Simulator::new(TOKEN);
+    sim.generate(42, 10);
+    let (server, client) = start(&sim).await;
+    let served_ids = |body: Value| ids(&body);
+
+    let tags = sim.reference(ReferenceKind::Tags);
+    let gone = tags[0]["id"].as_str().unwrap().to_owned();
+    assert!(sim.remove_reference(ReferenceKind::Tags, &gone));
+    assert!(!sim.remove_reference(ReferenceKind::Tags, &gone));
+    assert!(!sim.remove_reference(ReferenceKind::States, &gone));
+    let (_, body) = get(&client, &server, "/tags", &[("page_size", "100")]).await;
+    assert_eq!(body["count"], tags.len() - 1);
+    let served = served_ids(body);
+    assert!(!served.contains(&gone));
+    assert_eq!(served.len(), tags.len() - 1);
+
+    // An upsert replaces by id, and a new record takes its place in order.
+    let renamed = tags[1]["id"].as_str().unwrap().to_owned();
+    sim.upsert_reference(
+        ReferenceKind::Tags,
+        json!({ "id": renamed, "name": { "cs": "Nové jméno", "en": "New name" },
+                "fgcolor": "#000000", "bgcolor": "#ffffff" }),
+    );
+    sim.upsert_reference(ReferenceKind::Tags, json!({ "id": "00000000-new" }));
+    let (_, body) = get(&client, &server, "/tags", &[("page_size", "100")]).await;
+    assert_eq!(body["count"], tags.len());
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results[0], json!({ "id": "00000000-new" }));
+    let record = results
+        .iter()
+        .find(|r| r["id"] == renamed.as_str())
+        .unwrap();
+    assert_eq!(record["name"]["en"], "New name");
+    assert_eq!(sim.reference(ReferenceKind::Tags), *results);
+
+    // A custom field moved to the front by its position is served first.
+    let fields = sim.reference(ReferenceKind::CustomFields);
+    let mut last = fields.last().unwrap().clone();
+    last["position"] = json!(0);
+    sim.upsert_reference(ReferenceKind::CustomFields, last.clone());
+    assert_eq!(sim.reference(ReferenceKind::CustomFields)[0], last);
+    assert_eq!(
+        sim.reference(ReferenceKind::CustomFields).len(),
+        fields.len()
+    );
+
+    assert_eq!(sim.reference_request_count(), 2);
+    sim.reset_counts();
+    assert_eq!(sim.reference_request_count(), 0);
+    assert_eq!(sim.request_count(), 0);
+}
+
+#[tokio::test]
+async fn reference_endpoints_page_authenticate_and_fault_like_the_ticket_list() {
+    let sim = Simulator::new(TOKEN);
+    for n in (1..=5).rev() {
+        sim.upsert_reference(
+            ReferenceKind::Users,
+            json!({ "id": format!("user-{n}"), "full_name": format!("Uživatel {n}") }),
+        );
+    }
+    let (server, client) = start(&sim).await;
+
+    let mut seen = Vec::new();
+    for page in ["1", "2", "3"] {
+        let query = [("page", page), ("page_size", "2"), ("ordering", "-id")];
+        let (status, body) = get(&client, &server, "/users", &query).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["count"], 5);
+        assert_eq!(body["total_pages"], 3);
+        assert_eq!(body["current_page"], page.parse::<u64>().unwrap());
+        seen.extend(ids(&body));
+    }
+    assert_eq!(seen, ["user-1", "user-2", "user-3", "user-4", "user-5"]);
+    for page in ["4", "0", "abc"] {
+        let (status, body) = get(&client, &server, "/users", &[("page", page)]).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "page {page}");
+        assert_eq!(body, json!({ "detail": "Invalid page." }));
+    }
+    // Ticket filters mean nothing here and are ignored, not rejected.
+    let query = [("updated_at_from", "yesterday"), ("page_size", "500")];
+    sim.set_max_page_size(4);
+    let (status, body) = get(&client, &server, "/users", &query).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (ids(&body).len(), body["total_pages"].clone()),
+        (4, json!(2))
+    );
+
+    let response = client
+        .get(format!("{}/users", server.base_url()))
+        .header("Authorization", "Token wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+
+    sim.push_faults([
+        Fault::Status {
+            status: 503,
+            retry_after: None,
+        },
+        Fault::TruncatedBody,
+    ]);
+    let (status, _) = get(&client, &server, "/states", &[]).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let response = client
+        .get(format!("{}/users", server.base_url()))
+        .header("Authorization", format!("Token {TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    let text = response.text().await.unwrap();
+    assert!(serde_json::from_str::<Value>(&text).is_err(), "cut: {text}");
+    let (status, _) = get(&client, &server, "/users", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+
+    assert_eq!(sim.reference_request_count(), 11);
+    assert_eq!(sim.list_request_count(), 0);
 }

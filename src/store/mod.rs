@@ -7,6 +7,7 @@
 
 mod customers;
 mod lock;
+mod reference;
 mod runs;
 mod status;
 mod tickets;
@@ -24,7 +25,7 @@ pub use runs::{RunFinish, RunId, RunStatus};
 pub use status::{AccountFreshness, AccountStatus};
 
 use crate::config::DatabaseSettings;
-use crate::retino::{RejectedRecord, TicketRecord};
+use crate::retino::{ReferenceList, RejectedRecord, TicketRecord};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -111,6 +112,25 @@ impl Store {
         tx.commit().await?;
         Ok(PageOutcome {
             tickets_written,
+            rejects_stored,
+        })
+    }
+
+    /// Replaces the account's rows of one reference endpoint with its
+    /// complete listing, and stores the records that did not fit.
+    pub async fn replace_reference(
+        &self,
+        account: &str,
+        language: &str,
+        run_id: RunId,
+        list: &ReferenceList,
+    ) -> Result<PageOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        reference::replace(&mut tx, account, language, list).await?;
+        let rejects_stored = runs::store_rejects(&mut tx, account, run_id, &list.rejects).await?;
+        tx.commit().await?;
+        Ok(PageOutcome {
+            tickets_written: 0,
             rejects_stored,
         })
     }

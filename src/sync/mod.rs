@@ -15,17 +15,30 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::retino::{ApiError, RetinoClient, TicketPage};
+use crate::config::{AccountSettings, SyncSettings};
+use crate::retino::{ApiError, ReferenceKind, RetinoClient, TicketPage};
 use crate::store::{PageCommit, RunFinish, RunId, RunStatus, Store, StoreError};
 use crate::telemetry::metrics;
 pub use cursor::Cursor;
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// Re-read the whole list instead of starting at the watermark.
     pub full: bool,
     /// How far behind the watermark to start.
     pub lookback: Duration,
+    /// The account's language, for reference names (`api.language`).
+    pub language: String,
+}
+
+impl RunOptions {
+    pub fn for_account(account: &AccountSettings, sync: &SyncSettings, full: bool) -> Self {
+        Self {
+            full,
+            lookback: sync.lookback,
+            language: account.api.language.clone(),
+        }
+    }
 }
 
 /// What a run did, for the CLI and for metrics.
@@ -113,7 +126,15 @@ async fn locked_run(
             ..RunReport::default()
         };
         let outcome =
-            fetch_and_store(store, client, options, run_id, &mut report, progress, stop).await;
+            match refresh_reference(store, client, &options.language, run_id, &mut report, stop)
+                .await
+            {
+                Ok(Completion::Finished) => {
+                    fetch_and_store(store, client, &options, run_id, &mut report, progress, stop)
+                        .await
+                }
+                other => other,
+            };
         report.requests = client.stats().requests() - requests_before;
         report.retries = client.stats().retries() - retries_before;
 
@@ -182,10 +203,40 @@ async fn unless_stopped<T>(
     }
 }
 
+/// Replaces the account's reference data (small: a request or two per
+/// endpoint) so tickets stored in this run resolve to current names.
+async fn refresh_reference(
+    store: &Store,
+    client: &RetinoClient,
+    language: &str,
+    run_id: RunId,
+    report: &mut RunReport,
+    stop: &CancellationToken,
+) -> Result<Completion, SyncError> {
+    for kind in ReferenceKind::ALL {
+        let Some(listing) = unless_stopped(stop, client.list_reference(kind)).await else {
+            return Ok(Completion::Stopped);
+        };
+        let Some(list) = listing? else {
+            tracing::debug!(
+                endpoint = kind.path(),
+                "this Retino has no such reference endpoint; skipped"
+            );
+            continue;
+        };
+        let outcome = store
+            .replace_reference(client.account(), language, run_id, &list)
+            .await?;
+        report.rejects += outcome.rejects_stored;
+        metrics::page_stored(client.account(), 0, outcome.rejects_stored);
+    }
+    Ok(Completion::Finished)
+}
+
 async fn fetch_and_store(
     store: &Store,
     client: &RetinoClient,
-    options: RunOptions,
+    options: &RunOptions,
     run_id: RunId,
     report: &mut RunReport,
     progress: &dyn Progress,

@@ -115,6 +115,7 @@ impl Harness {
         let options = RunOptions {
             full: false,
             lookback: std::time::Duration::from_secs(300),
+            language: "cs".to_owned(),
         };
         self.sync_with(client, options).await
     }
