@@ -53,6 +53,12 @@ enum Command {
     Status,
     /// Validate the configuration, reach the database and each account's API.
     Check,
+    /// Let a PostgreSQL role read schema `retino` (SELECT only); creates
+    /// the role without login if it does not exist.
+    GrantReader {
+        /// The role, e.g. `analyst`.
+        role: String,
+    },
 }
 
 #[tokio::main]
@@ -91,6 +97,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status => {
             store.migrate().await?;
             status(&settings, &store).await
+        }
+        Command::GrantReader { role } => {
+            store.migrate().await?;
+            store.grant_reader(&role).await?;
+            println!(
+                "role `{role}` can now read schema retino (SELECT only, future tables included); \
+                 to let it log in: ALTER ROLE \"{role}\" LOGIN PASSWORD '...';"
+            );
+            Ok(ExitCode::SUCCESS)
         }
         Command::Check => unreachable!("handled before connecting"),
     }

@@ -126,7 +126,7 @@ async fn an_incremental_run_catches_up_with_updates_new_tickets_and_removals() {
 }
 
 #[tokio::test]
-async fn a_run_without_changes_costs_one_request_and_writes_no_row() {
+async fn a_run_without_changes_reads_one_ticket_page_and_writes_no_row() {
     let h = Harness::new(800).await;
     let client = h.client(&[]);
     h.sync(&client).await.unwrap();

@@ -7,6 +7,7 @@
 
 mod customers;
 mod lock;
+mod reader;
 mod reference;
 mod runs;
 mod status;
@@ -133,6 +134,12 @@ impl Store {
             tickets_written: 0,
             rejects_stored,
         })
+    }
+
+    /// Lets `role` read schema `retino` and nothing else (created without
+    /// login when missing).
+    pub async fn grant_reader(&self, role: &str) -> Result<(), StoreError> {
+        Ok(reader::grant(&self.pool, role).await?)
     }
 
     pub async fn watermark(&self, account: &str) -> Result<Option<DateTime<Utc>>, StoreError> {

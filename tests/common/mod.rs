@@ -385,6 +385,13 @@ pub async fn xmins(pool: &PgPool) -> Vec<(String, String)> {
          UNION ALL SELECT 'tags/' || ticket_id || '/' || tag_id, xmin::text FROM retino.ticket_tags
          UNION ALL SELECT 'customers/' || id, xmin::text FROM retino.customers
          UNION ALL SELECT 'state/' || account, xmin::text FROM retino.sync_state
+         UNION ALL SELECT 'states/' || id, xmin::text FROM retino.states
+         UNION ALL SELECT 'types/' || id, xmin::text FROM retino.ticket_types
+         UNION ALL SELECT 'tags/' || id, xmin::text FROM retino.tags
+         UNION ALL SELECT 'users/' || id, xmin::text FROM retino.users
+         UNION ALL SELECT 'custom_fields/' || id, xmin::text FROM retino.custom_fields
+         UNION ALL SELECT 'product_custom_fields/' || id, xmin::text FROM retino.product_custom_fields
+         UNION ALL SELECT 'refund_accounts/' || id, xmin::text FROM retino.refund_accounts
          ORDER BY 1",
     )
     .fetch_all(pool)
