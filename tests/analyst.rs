@@ -11,6 +11,16 @@ use retino_sync::sim::ReferenceKind;
 use serde_json::Value;
 use sqlx::postgres::PgPoolOptions;
 
+/// id, state, type, owner, tags, custom fields of `retino.ticket_overview`.
+type OverviewRow = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<Vec<String>>,
+    Value,
+);
+
 /// id -> Czech name of a reference list, as the simulator serves it.
 fn names(h: &Harness, kind: ReferenceKind, field: &str) -> HashMap<String, String> {
     h.sim
@@ -35,14 +45,7 @@ async fn the_views_resolve_every_reference_to_its_name() {
     let users = names(&h, ReferenceKind::Users, "full_name");
     let tags = names(&h, ReferenceKind::Tags, "name");
 
-    let rows: Vec<(
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<Vec<String>>,
-        Value,
-    )> = sqlx::query_as(
+    let rows: Vec<OverviewRow> = sqlx::query_as(
         "SELECT id::text, state, type, owner, tags, custom_fields FROM retino.ticket_overview",
     )
     .fetch_all(&h.db.pool)
