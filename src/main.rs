@@ -47,6 +47,8 @@ enum Command {
     Status,
     /// Validate the configuration, reach the database and each account's API.
     Check,
+    /// The rest of the Tickets API: get, search, update, close, list.
+    Tickets(Box<cli::tickets::TicketsArgs>),
     /// Let a PostgreSQL role read schema `retino` (SELECT only); creates
     /// the role without login if it does not exist.
     GrantReader {
@@ -70,11 +72,14 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(cli.config.as_deref())?;
     telemetry::init(&settings.telemetry);
-    if let Command::Check = cli.command {
-        return Ok(cli::check::check(&settings).await);
-    }
+    // These need no database, or connect only when they must.
+    let command = match cli.command {
+        Command::Check => return Ok(cli::check::check(&settings).await),
+        Command::Tickets(args) => return cli::tickets::run(&settings, *args).await,
+        command => command,
+    };
     let store = Store::connect(&settings.database).await?;
-    match cli.command {
+    match command {
         Command::Migrate => {
             store.migrate().await?;
             println!("database migrations are up to date");
@@ -101,6 +106,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check => unreachable!("handled before connecting"),
+        Command::Check | Command::Tickets(_) => unreachable!("handled before connecting"),
     }
 }

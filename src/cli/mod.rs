@@ -4,3 +4,4 @@
 pub mod check;
 pub mod status;
 pub mod sync;
+pub mod tickets;

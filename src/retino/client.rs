@@ -12,13 +12,14 @@ use std::time::Duration;
 use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, Utc};
 use reqwest::header::{HeaderMap, AUTHORIZATION, RETRY_AFTER};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use url::Url;
+use uuid::Uuid;
 
 use super::error::ApiError;
-use super::models::{RawPage, TicketPage};
+use super::models::{parse_ticket, RawPage, TicketChange, TicketPage, TicketRecord};
 use super::reference::{ReferenceKind, ReferenceList};
 use crate::config::{AccountSettings, QueryNames};
 use crate::telemetry::metrics;
@@ -30,6 +31,12 @@ pub struct TicketQuery {
     pub updated_from: Option<DateTime<Utc>>,
     pub updated_to: Option<DateTime<Utc>>,
     pub page: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Retry {
+    Transient,
+    RateLimitOnly,
 }
 
 /// Counters a run reports; shared so clones of the client add up.
@@ -121,6 +128,88 @@ impl RetinoClient {
         }
     }
 
+    /// One ticket by id.
+    pub async fn get_ticket(&self, id: Uuid) -> Result<TicketRecord, ApiError> {
+        let url = self.endpoint(&["tickets", &id.to_string()]);
+        let raw = self
+            .get(url)
+            .await
+            .map_err(|e| self.no_such_ticket(e, id))?;
+        self.typed_ticket(raw)
+    }
+
+    /// One page of the full-text search over customer, product and order data.
+    pub async fn search_tickets(
+        &self,
+        text: &str,
+        page: u64,
+    ) -> Result<Option<TicketPage>, ApiError> {
+        let mut url = self.endpoint(&["tickets", "search"]);
+        url.query_pairs_mut()
+            .append_pair("search", text)
+            .append_pair("page", &page.to_string())
+            .append_pair("page_size", &self.page_size.to_string());
+        match self.get::<RawPage>(url).await {
+            Ok(page) => Ok(Some(page.into())),
+            Err(ApiError::NotFound { .. }) if page > 1 => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Changes the given fields (PATCH), or replaces every editable field
+    /// (PUT, `replace`); returns the ticket as Retino now has it. The change
+    /// is validated first, so a malformed one never reaches the API.
+    pub async fn update_ticket(
+        &self,
+        id: Uuid,
+        change: &TicketChange,
+        replace: bool,
+    ) -> Result<TicketRecord, ApiError> {
+        change.validate().map_err(|errors| ApiError::Invalid {
+            account: self.account.clone(),
+            errors,
+        })?;
+        let url = self.endpoint(&["tickets", &id.to_string()]);
+        let method = if replace { Method::PUT } else { Method::PATCH };
+        let body = serde_json::to_value(change).expect("a ticket change serializes");
+        // Setting the same fields twice gives the same ticket: safe to retry.
+        let raw = self
+            .send(method, url, Some(&body), Retry::Transient)
+            .await
+            .map_err(|e| self.no_such_ticket(e, id))?;
+        self.typed_ticket(raw)
+    }
+
+    /// Closes the ticket, which runs the account's on-close automations (a
+    /// rating survey, say); returns the closed ticket.
+    pub async fn close_ticket(&self, id: Uuid) -> Result<TicketRecord, ApiError> {
+        let url = self.endpoint(&["tickets", &id.to_string(), "close"]);
+        // Not retried after a fault the server may have acted on: the
+        // automations must not run twice.
+        let raw = self
+            .send(Method::POST, url, None, Retry::RateLimitOnly)
+            .await
+            .map_err(|e| self.no_such_ticket(e, id))?;
+        self.typed_ticket(raw)
+    }
+
+    fn no_such_ticket(&self, error: ApiError, id: Uuid) -> ApiError {
+        match error {
+            ApiError::NotFound { .. } => ApiError::NoSuchTicket {
+                account: self.account.clone(),
+                id,
+            },
+            other => other,
+        }
+    }
+
+    fn typed_ticket(&self, raw: serde_json::Value) -> Result<TicketRecord, ApiError> {
+        parse_ticket(raw).map_err(|reject| ApiError::UnfitTicket {
+            account: self.account.clone(),
+            reason: reject.reason,
+        })
+    }
+
     /// Every record of a reference endpoint, all pages; `None` when this
     /// Retino does not have the endpoint (404 on its first page): the
     /// reference endpoints are inferred, not documented.
@@ -160,9 +249,25 @@ impl RetinoClient {
     }
 
     async fn get<T: DeserializeOwned>(&self, url: Url) -> Result<T, ApiError> {
-        (|| self.get_once(url.clone()))
+        self.send(Method::GET, url, None, Retry::Transient).await
+    }
+
+    /// One request with the retry policy: `Transient` retries every fault
+    /// that may pass; `RateLimitOnly` retries only a 429, which the server
+    /// answered without acting, for requests that must not run twice.
+    async fn send<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&serde_json::Value>,
+        retry: Retry,
+    ) -> Result<T, ApiError> {
+        (|| self.send_once(method.clone(), url.clone(), body))
             .retry(self.backoff)
-            .when(ApiError::is_transient)
+            .when(|e| match retry {
+                Retry::Transient => e.is_transient(),
+                Retry::RateLimitOnly => matches!(e, ApiError::RateLimited { .. }),
+            })
             .adjust(|error, next| {
                 // Honour Retry-After when it asks for longer than the backoff,
                 // but never beyond backoff_max: a run must stay bounded.
@@ -179,17 +284,21 @@ impl RetinoClient {
             .await
     }
 
-    async fn get_once<T: DeserializeOwned>(&self, url: Url) -> Result<T, ApiError> {
+    async fn send_once<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&serde_json::Value>,
+    ) -> Result<T, ApiError> {
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
-        let sent = self
-            .http
-            .get(url.clone())
-            .header(
-                AUTHORIZATION,
-                format!("Token {}", self.token.expose_secret()),
-            )
-            .send()
-            .await;
+        let mut request = self.http.request(method, url.clone()).header(
+            AUTHORIZATION,
+            format!("Token {}", self.token.expose_secret()),
+        );
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let sent = request.send().await;
         metrics::api_request(
             &self.account,
             sent.as_ref().ok().map(|r| r.status().as_u16()),
@@ -247,6 +356,10 @@ impl RetinoClient {
                     .and_then(|v| v.trim().parse::<u64>().ok())
                     .map(Duration::from_secs),
             },
+            400 => ApiError::Invalid {
+                account,
+                errors: field_errors(body),
+            },
             code if status.is_server_error() => ApiError::Server {
                 account,
                 status: code,
@@ -260,6 +373,37 @@ impl RetinoClient {
             },
         }
     }
+}
+
+/// Django REST framework's 400 body, `{"field": ["message"], "customer":
+/// {"email": ["message"]}}`, as one `field: message` line per error.
+fn field_errors(body: &[u8]) -> Vec<String> {
+    fn walk(prefix: &str, value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, inner) in map {
+                    let path = if prefix.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
+                    walk(&path, inner, out);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                items.iter().for_each(|item| walk(prefix, item, out))
+            }
+            serde_json::Value::String(message) if prefix.is_empty() => out.push(message.clone()),
+            serde_json::Value::String(message) => out.push(format!("{prefix}: {message}")),
+            other => out.push(format!("{prefix}: {other}")),
+        }
+    }
+    let mut errors = Vec::new();
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(value) => walk("", &value, &mut errors),
+        Err(_) => errors.push(error_detail(body)),
+    }
+    errors
 }
 
 /// The filter format a public client of the API is known to send.

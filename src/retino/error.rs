@@ -41,6 +41,18 @@ pub enum ApiError {
     #[error("not found in Retino account `{account}`: {path}")]
     NotFound { account: String, path: String },
 
+    #[error("ticket {id} does not exist in Retino account `{account}`")]
+    NoSuchTicket { account: String, id: uuid::Uuid },
+
+    #[error("Retino refused the change for account `{account}`: {}", errors.join("; "))]
+    Invalid {
+        account: String,
+        errors: Vec<String>,
+    },
+
+    #[error("Retino sent a ticket for account `{account}` that does not fit the model: {reason}")]
+    UnfitTicket { account: String, reason: String },
+
     #[error("cannot reach Retino for account `{account}` at {base_url}: {source}")]
     Transport {
         account: String,
@@ -89,8 +101,9 @@ impl ApiError {
             | Self::Server { status, .. }
             | Self::Rejected { status, .. } => Some(*status),
             Self::RateLimited { .. } => Some(429),
-            Self::NotFound { .. } => Some(404),
-            Self::Transport { .. } | Self::MalformedBody { .. } => None,
+            Self::NotFound { .. } | Self::NoSuchTicket { .. } => Some(404),
+            Self::Invalid { .. } => Some(400),
+            Self::Transport { .. } | Self::MalformedBody { .. } | Self::UnfitTicket { .. } => None,
         }
     }
 }

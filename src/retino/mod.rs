@@ -11,5 +11,5 @@ pub mod reference;
 
 pub use client::{RetinoClient, TicketQuery};
 pub use error::ApiError;
-pub use models::{RejectedRecord, Ticket, TicketPage, TicketRecord};
+pub use models::{CustomerChange, RejectedRecord, Ticket, TicketChange, TicketPage, TicketRecord};
 pub use reference::{ReferenceKind, ReferenceList};

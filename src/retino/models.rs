@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, FixedOffset, Utc};
 use rust_decimal::Decimal;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -71,6 +71,103 @@ pub struct Customer {
     pub name: Option<String>,
     pub email: Option<String>,
     pub phone: Option<String>,
+}
+
+/// The editable fields of a ticket; `None` leaves a field as it is (PATCH).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TicketChange {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<Uuid>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub ticket_type: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer: Option<CustomerChange>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_fields: Option<serde_json::Map<String, Value>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CustomerChange {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+}
+
+impl TicketChange {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// What Retino would refuse, checked before sending: one `field: why`
+    /// per problem. (UUIDs are typed, so they are valid by construction.)
+    pub fn validate(&self) -> Result<(), Vec<String>> {
+        let mut errors = Vec::new();
+        let letters = |value: &Option<String>, n: usize, upper: bool| {
+            value.as_deref().is_none_or(|v| {
+                v.len() == n
+                    && v.chars().all(|c| {
+                        if upper {
+                            c.is_ascii_uppercase()
+                        } else {
+                            c.is_ascii_lowercase()
+                        }
+                    })
+            })
+        };
+        if self.is_empty() {
+            errors.push("nothing to change: give at least one field".to_owned());
+        }
+        if !letters(&self.currency, 3, true) {
+            errors.push(
+                "currency: must be a 3-letter ISO 4217 code in capitals, e.g. CZK".to_owned(),
+            );
+        }
+        if !letters(&self.country, 2, true) {
+            errors
+                .push("country: must be a 2-letter ISO 3166 code in capitals, e.g. CZ".to_owned());
+        }
+        if !letters(&self.language, 2, false) {
+            errors.push("language: must be a 2-letter code in lower case, e.g. cs".to_owned());
+        }
+        if let Some(email) = self.customer.as_ref().and_then(|c| c.email.as_deref()) {
+            if !plausible_email(email) {
+                errors.push(format!(
+                    "customer.email: `{email}` is not an e-mail address"
+                ));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// One `@` with something before it and a dotted domain after it: enough
+/// to catch typos; the API has the last word.
+fn plausible_email(email: &str) -> bool {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.split('.').count() >= 2
+                && domain.split('.').all(|part| !part.is_empty())
+                && !email.chars().any(char::is_whitespace)
+        }
+        None => false,
+    }
 }
 
 /// A ticket as typed, together with the object exactly as received.
@@ -212,6 +309,35 @@ mod tests {
             "2020-09-24T11:30:53.525472+02:00"
         );
         assert_eq!(record.raw, fixture());
+    }
+
+    #[test]
+    fn a_change_is_checked_before_it_is_sent() {
+        let good = TicketChange {
+            currency: Some("EUR".into()),
+            country: Some("SK".into()),
+            language: Some("sk".into()),
+            customer: Some(CustomerChange {
+                email: Some("jana@example.sk".into()),
+                ..CustomerChange::default()
+            }),
+            ..TicketChange::default()
+        };
+        assert_eq!(good.validate(), Ok(()));
+        let bad = TicketChange {
+            currency: Some("euro".into()),
+            country: Some("SVK".into()),
+            customer: Some(CustomerChange {
+                email: Some("jana@".into()),
+                ..CustomerChange::default()
+            }),
+            ..TicketChange::default()
+        };
+        let errors = bad.validate().unwrap_err();
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors[0].starts_with("currency:") && errors[1].starts_with("country:"));
+        assert!(errors[2].starts_with("customer.email:"));
+        assert!(TicketChange::default().validate().is_err());
     }
 
     #[test]

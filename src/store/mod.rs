@@ -105,7 +105,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let tickets_written = tickets::upsert_tickets(&mut tx, page.account, page.tickets).await?;
         let rejects_stored =
-            runs::store_rejects(&mut tx, page.account, page.run_id, page.rejects).await?;
+            runs::store_rejects(&mut tx, page.account, Some(page.run_id), page.rejects).await?;
         if let Some(watermark) = page.watermark {
             watermark::advance(&mut tx, page.account, TICKETS_STREAM, watermark).await?;
         }
@@ -115,6 +115,32 @@ impl Store {
             tickets_written,
             rejects_stored,
         })
+    }
+
+    /// Stores tickets outside a run (write-through after an update, a
+    /// webhook delivery): the same upsert and newer-wins guard as a page,
+    /// without touching the watermark, which only the list may move.
+    pub async fn store_tickets(
+        &self,
+        account: &str,
+        tickets: &[TicketRecord],
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let written = tickets::upsert_tickets(&mut tx, account, tickets).await?;
+        tx.commit().await?;
+        Ok(written)
+    }
+
+    /// Keeps a record that arrived outside a run and does not fit.
+    pub async fn store_reject(
+        &self,
+        account: &str,
+        reject: &RejectedRecord,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        runs::store_rejects(&mut tx, account, None, std::slice::from_ref(reject)).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Replaces the account's rows of one reference endpoint with its
@@ -128,7 +154,8 @@ impl Store {
     ) -> Result<PageOutcome, StoreError> {
         let mut tx = self.pool.begin().await?;
         reference::replace(&mut tx, account, language, list).await?;
-        let rejects_stored = runs::store_rejects(&mut tx, account, run_id, &list.rejects).await?;
+        let rejects_stored =
+            runs::store_rejects(&mut tx, account, Some(run_id), &list.rejects).await?;
         tx.commit().await?;
         Ok(PageOutcome {
             tickets_written: 0,

@@ -111,7 +111,7 @@ pub(super) async fn finish(
 pub(super) async fn store_rejects(
     conn: &mut PgConnection,
     account: &str,
-    run_id: RunId,
+    run_id: Option<RunId>,
     rejects: &[RejectedRecord],
 ) -> Result<u64, sqlx::Error> {
     if rejects.is_empty() {
