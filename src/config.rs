@@ -50,6 +50,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub accounts: Vec<AccountSettings>,
     pub sync: SyncSettings,
+    pub reconcile: ReconcileSettings,
     pub server: ServerSettings,
     pub telemetry: TelemetrySettings,
 }
@@ -66,6 +67,9 @@ pub struct DatabaseSettings {
 pub struct AccountSettings {
     pub name: String,
     pub api: ApiSettings,
+    /// Enables `POST /webhooks/retino/{name}`: deliveries must carry it in
+    /// `X-Retino-Secret`.
+    pub webhook_secret: Option<SecretString>,
 }
 
 #[derive(Debug, Clone)]
@@ -97,6 +101,14 @@ pub struct SyncSettings {
     pub lookback: Duration,
     pub stale_after: Duration,
     pub shutdown_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReconcileSettings {
+    pub schedule: String,
+    /// The largest share of an account's mirror one pass may mark deleted
+    /// without `--force`.
+    pub max_share: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -168,6 +180,7 @@ struct RawSettings {
     #[serde(default)]
     accounts: Vec<RawAccount>,
     sync: RawSync,
+    reconcile: RawReconcile,
     server: RawServer,
     telemetry: RawTelemetry,
 }
@@ -185,6 +198,8 @@ struct RawApi {
     base_url: String,
     token: Option<SecretString>,
     token_file: Option<PathBuf>,
+    webhook_secret: Option<SecretString>,
+    webhook_secret_file: Option<PathBuf>,
     page_size: u32,
     #[serde(with = "humantime_serde")]
     timeout: Duration,
@@ -205,6 +220,8 @@ struct RawAccount {
     base_url: Option<String>,
     token: Option<SecretString>,
     token_file: Option<PathBuf>,
+    webhook_secret: Option<SecretString>,
+    webhook_secret_file: Option<PathBuf>,
     page_size: Option<u32>,
     #[serde(default, with = "humantime_serde")]
     timeout: Option<Duration>,
@@ -227,6 +244,13 @@ struct RawSync {
     stale_after: Duration,
     #[serde(with = "humantime_serde")]
     shutdown_timeout: Duration,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReconcile {
+    schedule: String,
+    max_share: f64,
 }
 
 #[derive(Deserialize)]
@@ -286,6 +310,16 @@ impl RawSettings {
         }
 
         validate_schedule("sync.schedule", &self.sync.schedule)?;
+        validate_schedule("reconcile.schedule", &self.reconcile.schedule)?;
+        if !(0.0..=1.0).contains(&self.reconcile.max_share) {
+            return Err(ConfigError::invalid(
+                "reconcile.max_share",
+                format!(
+                    "{} is not a share between 0.0 and 1.0",
+                    self.reconcile.max_share
+                ),
+            ));
+        }
         let listen = self.server.listen.trim().parse().map_err(|_| {
             ConfigError::invalid(
                 "server.listen",
@@ -311,6 +345,10 @@ impl RawSettings {
                 stale_after: self.sync.stale_after,
                 shutdown_timeout: self.sync.shutdown_timeout,
             },
+            reconcile: ReconcileSettings {
+                schedule: self.reconcile.schedule,
+                max_share: self.reconcile.max_share,
+            },
             server: ServerSettings { listen },
             telemetry: TelemetrySettings {
                 format: self.telemetry.format,
@@ -327,6 +365,8 @@ impl RawAccount {
             base_url: None,
             token: None,
             token_file: None,
+            webhook_secret: None,
+            webhook_secret_file: None,
             page_size: None,
             timeout: None,
             max_retries: None,
@@ -366,14 +406,14 @@ impl RawAccount {
         let base_url = parse_base_url(&base_url_key, base_url)?;
 
         let token = if self.token.is_some() || self.token_file.is_some() {
-            resolve_token(
+            resolve_secret(
                 &own("token"),
                 &own("token_file"),
                 self.token,
                 self.token_file.as_deref(),
             )?
         } else {
-            resolve_token(
+            resolve_secret(
                 "api.token",
                 "api.token_file",
                 api.token.clone(),
@@ -389,6 +429,23 @@ impl RawAccount {
                 ),
             )
         })?;
+
+        let webhook_secret = if self.webhook_secret.is_some() || self.webhook_secret_file.is_some()
+        {
+            resolve_secret(
+                &own("webhook_secret"),
+                &own("webhook_secret_file"),
+                self.webhook_secret,
+                self.webhook_secret_file.as_deref(),
+            )?
+        } else {
+            resolve_secret(
+                "api.webhook_secret",
+                "api.webhook_secret_file",
+                api.webhook_secret.clone(),
+                api.webhook_secret_file.as_deref(),
+            )?
+        };
 
         let page_size = self.page_size.unwrap_or(api.page_size);
         if !(1..=1000).contains(&page_size) {
@@ -413,6 +470,7 @@ impl RawAccount {
             ));
         }
         Ok(AccountSettings {
+            webhook_secret,
             name,
             api: ApiSettings {
                 base_url,
@@ -441,9 +499,9 @@ fn parse_base_url(key: &str, value: &str) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
-/// A token from the setting itself or from a file; an empty value counts as
-/// unset, so the default `token = ""` never passes for a real one.
-fn resolve_token(
+/// A secret from the setting itself or from a file; an empty value counts
+/// as unset, so the default `token = ""` never passes for a real one.
+fn resolve_secret(
     token_key: &str,
     file_key: &str,
     token: Option<SecretString>,

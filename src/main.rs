@@ -47,6 +47,16 @@ enum Command {
     Status,
     /// Validate the configuration, reach the database and each account's API.
     Check,
+    /// Mark mirror tickets that Retino no longer has as deleted (and unmark
+    /// those that came back); refuses to mark more than reconcile.max_share.
+    Reconcile {
+        /// Only this configured account (default: every account).
+        #[arg(long, value_name = "NAME")]
+        account: Option<String>,
+        /// Mark even when it exceeds reconcile.max_share of the mirror.
+        #[arg(long)]
+        force: bool,
+    },
     /// The rest of the Tickets API: get, search, update, close, list.
     Tickets(Box<cli::tickets::TicketsArgs>),
     /// Let a PostgreSQL role read schema `retino` (SELECT only); creates
@@ -96,6 +106,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status => {
             store.migrate().await?;
             cli::status::status(&settings, &store).await
+        }
+        Command::Reconcile { account, force } => {
+            store.migrate().await?;
+            cli::reconcile::reconcile(&settings, &store, account.as_deref(), force).await
         }
         Command::GrantReader { role } => {
             store.migrate().await?;

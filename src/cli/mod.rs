@@ -2,6 +2,7 @@
 //! itself is the library's; these files only call it and format results.
 
 pub mod check;
+pub mod reconcile;
 pub mod status;
 pub mod sync;
 pub mod tickets;

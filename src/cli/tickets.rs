@@ -214,15 +214,18 @@ where
     Ok(tickets)
 }
 
-/// Retino's 400 lists problems per field: show them one per line.
+/// A refused change lists its problems field by field, one per line on
+/// stderr; the error itself stays the one-line summary every command ends with.
 fn field_by_field(error: ApiError) -> anyhow::Error {
     if let ApiError::Invalid { account, errors } = &error {
-        let mut message = format!("Retino refused the change for account `{account}`:");
+        eprintln!("Retino refused the change for account `{account}`:");
         for e in errors {
-            message.push_str("\n  ");
-            message.push_str(e);
+            eprintln!("  {e}");
         }
-        return anyhow::anyhow!(message);
+        return anyhow::anyhow!(
+            "the change was refused ({} problem(s), listed above)",
+            errors.len()
+        );
     }
     error.into()
 }

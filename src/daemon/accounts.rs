@@ -1,8 +1,8 @@
 //! The accounts the daemon syncs, and what one scheduler tick does to them.
 //!
 //! Each account runs on its own task, so one account's outage or bad token
-//! never holds up another. A tick that finds the account's previous run
-//! still going skips it (counted, never queued); a run that finds the
+//! never holds up another. A tick (sync or reconciliation) that finds the
+//! account still busy skips it (counted, never queued); a run that finds the
 //! account locked by another replica skips too. Runs stop when the
 //! daemon's stop token fires, after committing the page in flight.
 
@@ -16,8 +16,14 @@ use tokio_util::task::TaskTracker;
 use crate::config::Settings;
 use crate::retino::RetinoClient;
 use crate::store::Store;
-use crate::sync::{sync_account, RunOptions, SyncError};
+use crate::sync::{reconcile_account, sync_account, ReconcileOptions, RunOptions, SyncError};
 use crate::telemetry::metrics;
+
+#[derive(Debug, Clone, Copy)]
+enum Work {
+    Sync,
+    Reconcile,
+}
 
 struct Account {
     client: RetinoClient,
@@ -40,6 +46,7 @@ pub struct Accounts {
     /// Each run holds two connections (its lock and a page transaction), so
     /// runs at once are bounded by the pool, not by the account count.
     slots: Arc<Semaphore>,
+    reconcile: ReconcileOptions,
     stop: CancellationToken,
     tasks: TaskTracker,
 }
@@ -66,13 +73,26 @@ impl Accounts {
             store,
             accounts,
             slots: Arc::new(Semaphore::new(slots)),
+            reconcile: ReconcileOptions {
+                max_share: settings.reconcile.max_share,
+                force: false,
+            },
             stop,
             tasks: TaskTracker::new(),
         })
     }
 
-    /// Starts a run for every account that is not already running.
+    /// Starts a sync run for every account that is not busy.
     pub fn tick(&self) {
+        self.start(Work::Sync);
+    }
+
+    /// Starts a reconciliation pass for every account that is not busy.
+    pub fn reconcile_tick(&self) {
+        self.start(Work::Reconcile);
+    }
+
+    fn start(&self, work: Work) {
         for account in &self.accounts {
             if self.stop.is_cancelled() {
                 return;
@@ -81,7 +101,8 @@ impl Accounts {
             if account.running.swap(true, Ordering::SeqCst) {
                 tracing::info!(
                     account = name,
-                    "previous run still going; skipping this tick"
+                    ?work,
+                    "the account is still busy; skipping this tick"
                 );
                 metrics::tick_skipped(name, "running");
                 continue;
@@ -90,6 +111,7 @@ impl Accounts {
             let store = self.store.clone();
             let slots = self.slots.clone();
             let stop = self.stop.clone();
+            let reconcile = self.reconcile;
             self.tasks.spawn(async move {
                 let Ok(_slot) = slots.acquire_owned().await else {
                     return;
@@ -97,13 +119,21 @@ impl Accounts {
                 let Account {
                     client, options, ..
                 } = &*guard.0;
-                // Failures are logged and recorded in sync_runs by the engine;
-                // only a lock held elsewhere is this module's to report.
-                let result = sync_account(&store, client, options.clone(), &(), &stop).await;
+                // Failures are logged (and runs recorded) by the engine; only
+                // a lock held elsewhere is this module's to report.
+                let result = match work {
+                    Work::Sync => sync_account(&store, client, options.clone(), &(), &stop)
+                        .await
+                        .map(drop),
+                    Work::Reconcile => reconcile_account(&store, client, reconcile, &stop)
+                        .await
+                        .map(drop),
+                };
                 if let Err(SyncError::AlreadyRunning(_)) = result {
                     tracing::info!(
                         account = client.account(),
-                        "another replica is syncing this account; skipping"
+                        ?work,
+                        "another replica is busy with this account; skipping"
                     );
                     metrics::tick_skipped(client.account(), "locked");
                 }

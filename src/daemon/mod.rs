@@ -1,13 +1,15 @@
 //! `retino-sync run`: the long-running service.
 //!
-//! Owns the life cycle: migrate, serve the health endpoints, run every
-//! account at start-up and then on the `sync.schedule` cron, and on
+//! Owns the life cycle: migrate, serve the health endpoints and webhooks,
+//! run every account at start-up and then on the `sync.schedule` cron (and
+//! the deletion pass on `reconcile.schedule`), and on
 //! SIGTERM/SIGINT stop scheduling, let each run commit its page in flight,
 //! and exit within `sync.shutdown_timeout` (a second signal exits at once).
 //! What a run does is the engine's business ([`crate::sync`]).
 
 mod accounts;
 mod http;
+mod webhook;
 
 use std::future::IntoFuture;
 use std::sync::Arc;
@@ -80,11 +82,15 @@ pub async fn run(settings: Settings, store: Store) -> Result<(), DaemonError> {
         .await
         .map_err(|source| DaemonError::Listen { addr, source })?;
     let router = http::router(http::Health {
-        store,
+        store: store.clone(),
         accounts: settings.accounts.iter().map(|a| a.name.clone()).collect(),
         stale_after: settings.sync.stale_after,
         metrics: recorder,
-    });
+    })
+    .merge(webhook::router(webhook::Webhooks::new(
+        store,
+        &settings.accounts,
+    )));
     let server = tokio::spawn(
         axum::serve(listener, router)
             .with_graceful_shutdown(stop.clone().cancelled_owned())
@@ -99,6 +105,16 @@ pub async fn run(settings: Settings, store: Store) -> Result<(), DaemonError> {
             settings.sync.schedule.as_str(),
             move |_, _| {
                 ticking.tick();
+                Box::pin(async {})
+            },
+        )?)
+        .await?;
+    let reconciling = accounts.clone();
+    scheduler
+        .add(Job::new_async(
+            settings.reconcile.schedule.as_str(),
+            move |_, _| {
+                reconciling.reconcile_tick();
                 Box::pin(async {})
             },
         )?)

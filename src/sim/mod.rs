@@ -1,5 +1,6 @@
 //! The Retino API simulator: an in-memory, real-HTTP double of the Retino
-//! Tickets API v2 (list, search and detail) and of the reference lists that
+//! Tickets API v2 (list, search, detail, and the writes: `PUT`/`PATCH` of a
+//! ticket and closing it) and of the reference lists that
 //! tickets point into by UUID (states, types, tags, users, custom fields,
 //! refund accounts), for integration tests and the `retino-sim` demo binary.
 //!
@@ -12,6 +13,7 @@
 //! It is a test and demo double only: it never talks to the real Retino, and
 //! the sync code must never depend on it.
 
+mod edit;
 mod generate;
 mod server;
 mod store;
@@ -30,6 +32,7 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+use edit::{Edit, Mode};
 use store::{References, Selection, Store};
 
 /// A failure the simulator answers with instead of the real response.
@@ -102,6 +105,7 @@ struct Inner {
     requests: AtomicU64,
     list_requests: AtomicU64,
     reference_requests: AtomicU64,
+    write_requests: AtomicU64,
 }
 
 struct Knobs {
@@ -152,6 +156,7 @@ impl Simulator {
                 requests: AtomicU64::new(0),
                 list_requests: AtomicU64::new(0),
                 reference_requests: AtomicU64::new(0),
+                write_requests: AtomicU64::new(0),
             }),
         }
     }
@@ -311,6 +316,9 @@ impl Simulator {
 
     /// Queues faults; each request to a `/tickets` or reference endpoint takes
     /// the next one, if any, and answers with it instead of the real response.
+    /// A write that draws a [`Fault::Status`] is not applied; one that draws
+    /// a body fault is, and only its answer is damaged, so a client meets
+    /// both sides of "did my change happen?".
     pub fn push_faults(&self, faults: impl IntoIterator<Item = Fault>) {
         lock(&self.inner.knobs).faults.extend(faults);
     }
@@ -345,10 +353,17 @@ impl Simulator {
         self.inner.reference_requests.load(Ordering::SeqCst)
     }
 
+    /// `PUT`, `PATCH` and `POST` requests received, to any path, faulted
+    /// and rejected ones included.
+    pub fn write_request_count(&self) -> u64 {
+        self.inner.write_requests.load(Ordering::SeqCst)
+    }
+
     pub fn reset_counts(&self) {
         self.inner.requests.store(0, Ordering::SeqCst);
         self.inner.list_requests.store(0, Ordering::SeqCst);
         self.inner.reference_requests.store(0, Ordering::SeqCst);
+        self.inner.write_requests.store(0, Ordering::SeqCst);
     }
 
     fn count_request(&self) {
@@ -361,6 +376,10 @@ impl Simulator {
 
     fn count_reference_request(&self) {
         self.inner.reference_requests.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn count_write_request(&self) {
+        self.inner.write_requests.fetch_add(1, Ordering::SeqCst);
     }
 
     fn latency(&self) -> Duration {
@@ -389,6 +408,26 @@ impl Simulator {
 
     fn ticket_json(&self, id: &str) -> Option<String> {
         lock(&self.inner.store).json(id)
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        lock(&self.inner.store).contains(id)
+    }
+
+    /// Checks a `PUT` or `PATCH` body against the reference lists as they
+    /// are now; the error is the 400's body.
+    fn check_edit(&self, body: &Value, mode: Mode) -> Result<Edit, Value> {
+        edit::check(body, mode, &lock(&self.inner.references))
+    }
+
+    /// Changes a ticket with `f`, which gets the new `updated_at`, under one
+    /// lock; see [`Store::try_update`]. `None` for an unknown id.
+    fn write<E>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut Value, DateTime<Utc>) -> Result<(), E>,
+    ) -> Option<Result<String, E>> {
+        lock(&self.inner.store).try_update(id, f)
     }
 
     fn run_list_hook(&self, number: u64) {

@@ -1,8 +1,8 @@
-//! The simulator's HTTP surface: routes, query parsing, authentication,
-//! fault injection and the Django REST framework's answer shapes (pages,
-//! `{"detail": ...}` errors, field errors). Reference lists answer exactly
-//! like the ticket list, minus its filters and ordering, since a client
-//! pages through all of them with the same code.
+//! The simulator's HTTP surface: routes, query parsing, request bodies,
+//! authentication, fault injection and the Django REST framework's answer
+//! shapes (pages, `{"detail": ...}` errors, field errors, 405s). Reference
+//! lists answer exactly like the ticket list, minus its filters and
+//! ordering, since a client pages through all of them with the same code.
 
 use std::collections::HashMap;
 use std::io;
@@ -11,15 +11,16 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use chrono::{DateTime, Utc};
 use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Map, Value};
 
+use super::edit::Mode;
 use super::store::{Field, Selection, Window};
 use super::{Fault, ReferenceKind, Simulator};
 
@@ -32,9 +33,22 @@ const DEFAULT_PAGE_SIZE: usize = 20;
 
 pub(super) fn router(sim: Simulator) -> Router {
     let tickets = Router::new()
-        .route("/api/v2/tickets", get(list))
-        .route("/api/v2/tickets/search", get(search))
-        .route("/api/v2/tickets/{id}", get(detail));
+        .route("/api/v2/tickets", get(list).fallback(method_not_allowed))
+        .route(
+            "/api/v2/tickets/search",
+            get(search).fallback(method_not_allowed),
+        )
+        .route(
+            "/api/v2/tickets/{id}",
+            get(detail)
+                .put(replace)
+                .patch(modify)
+                .fallback(method_not_allowed),
+        )
+        .route(
+            "/api/v2/tickets/{id}/close",
+            post(close).fallback(method_not_allowed),
+        );
     ReferenceKind::ALL
         .into_iter()
         .fold(tickets, |router, kind| {
@@ -46,16 +60,23 @@ pub(super) fn router(sim: Simulator) -> Router {
                           RawQuery(query): RawQuery| {
                         reference(kind, sim, headers, query)
                     },
-                ),
+                )
+                .fallback(method_not_allowed),
             )
         })
-        .fallback(|| async { Reply::detail(StatusCode::NOT_FOUND, "Not found.").into_response() })
+        .fallback(|| async { not_found().into_response() })
         .layer(middleware::from_fn_with_state(sim.clone(), count_and_delay))
         .with_state(sim)
 }
 
 async fn count_and_delay(State(sim): State<Simulator>, request: Request, next: Next) -> Response {
     sim.count_request();
+    if matches!(
+        *request.method(),
+        Method::PUT | Method::PATCH | Method::POST
+    ) {
+        sim.count_write_request();
+    }
     let latency = sim.latency();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -86,6 +107,13 @@ impl Reply {
 
     fn detail(status: StatusCode, detail: &str) -> Self {
         Self::json(status, &json!({ "detail": detail }))
+    }
+
+    fn server_error() -> Self {
+        Self::detail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "A server error occurred.",
+        )
     }
 
     fn bytes(self) -> Bytes {
@@ -238,9 +266,135 @@ async fn detail(
     let fault = sim.pop_fault();
     respond(fault, || {
         authenticate(&sim, &headers)?;
-        sim.ticket_json(&id)
-            .map(Reply::ok)
-            .ok_or_else(|| Reply::detail(StatusCode::NOT_FOUND, "Not found."))
+        sim.ticket_json(&id).map(Reply::ok).ok_or_else(not_found)
+    })
+}
+
+fn not_found() -> Reply {
+    Reply::detail(StatusCode::NOT_FOUND, "Not found.")
+}
+
+/// Answers a method the path does not take. The Django REST framework
+/// authenticates before it dispatches on the method, so a fault or a bad
+/// token wins over the 405; axum adds the `Allow` header.
+async fn method_not_allowed(
+    State(sim): State<Simulator>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    let fault = sim.pop_fault();
+    respond(fault, || {
+        authenticate(&sim, &headers)?;
+        Err(Reply::detail(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &format!("Method \"{method}\" not allowed."),
+        ))
+    })
+}
+
+async fn modify(
+    State(sim): State<Simulator>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    edit(&sim, &headers, &id, &body, Mode::Partial)
+}
+
+async fn replace(
+    State(sim): State<Simulator>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    edit(&sim, &headers, &id, &body, Mode::Full)
+}
+
+/// `PATCH` and `PUT`, checked in the framework's order: the token, the
+/// ticket's existence, the body's media type and syntax, then its fields.
+fn edit(sim: &Simulator, headers: &HeaderMap, id: &str, body: &Bytes, mode: Mode) -> Response {
+    let fault = sim.pop_fault();
+    respond(fault, || {
+        authenticate(sim, headers)?;
+        if !sim.contains(id) {
+            return Err(not_found());
+        }
+        let body = json_body(headers, body)?;
+        let edit = sim
+            .check_edit(&body, mode)
+            .map_err(|errors| Reply::json(StatusCode::BAD_REQUEST, &errors))?;
+        write(sim, id, |ticket, _| {
+            edit.apply(ticket);
+            Ok(())
+        })
+    })
+}
+
+async fn close(
+    State(sim): State<Simulator>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let fault = sim.pop_fault();
+    respond(fault, || {
+        authenticate(&sim, &headers)?;
+        write(&sim, &id, |ticket, now| {
+            if ticket
+                .get("closed_at")
+                .is_some_and(|closed| !closed.is_null())
+            {
+                return Err(Reply::detail(
+                    StatusCode::BAD_REQUEST,
+                    "Ticket is already closed.",
+                ));
+            }
+            let now = Simulator::format_ts(now.fixed_offset());
+            ticket.insert("closed_at".to_owned(), Value::String(now));
+            Ok(())
+        })
+    })
+}
+
+/// Changes a stored ticket with `f`, which gets its fields and the new
+/// `updated_at`, and answers with the whole changed ticket.
+fn write(
+    sim: &Simulator,
+    id: &str,
+    f: impl FnOnce(&mut Map<String, Value>, DateTime<Utc>) -> Result<(), Reply>,
+) -> Result<Reply, Reply> {
+    sim.write(id, |ticket, now| {
+        // Only a record stored malformed through `insert_raw` is no object;
+        // the real server would fail on such a row as well.
+        let fields = ticket.as_object_mut().ok_or_else(Reply::server_error)?;
+        f(fields, now)
+    })
+    // The ticket can be removed between the existence check and the write.
+    .unwrap_or_else(|| Err(not_found()))
+    .map(Reply::ok)
+}
+
+/// Reads a write's body as the framework's JSON parser does: an empty body
+/// is no data at all, anything else must be declared and be valid JSON.
+fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, Reply> {
+    if body.is_empty() {
+        return Ok(Value::Object(Map::new()));
+    }
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let media_type = content_type.split(';').next().unwrap_or_default().trim();
+    if !media_type.eq_ignore_ascii_case("application/json") {
+        return Err(Reply::detail(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            &format!("Unsupported media type \"{content_type}\" in request."),
+        ));
+    }
+    serde_json::from_slice(body).map_err(|error| {
+        Reply::detail(
+            StatusCode::BAD_REQUEST,
+            &format!("JSON parse error - {error}"),
+        )
     })
 }
 

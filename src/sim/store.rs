@@ -13,10 +13,12 @@
 //! tens of thousands, so neither indexes nor the text form would pay off.
 
 use std::collections::{BTreeSet, HashMap};
+use std::convert::Infallible;
 use std::ops::Bound;
 
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use serde_json::Value;
+use uuid::Uuid;
 
 use super::ReferenceKind;
 
@@ -187,19 +189,44 @@ impl Store {
     }
 
     pub(super) fn update(&mut self, key: &str, f: impl FnOnce(&mut Value)) -> bool {
-        let Some(mut ticket) = self.remove(key) else {
-            return false;
-        };
-        f(&mut ticket);
+        self.try_update(key, |ticket, _| {
+            f(ticket);
+            Ok::<(), Infallible>(())
+        })
+        .is_some()
+    }
+
+    /// Applies `f` to a copy of the ticket and stores the result stamped
+    /// with a fresh `updated_at`, which `f` gets too, so a write can set
+    /// other timestamps to the very same instant. When `f` fails the stored
+    /// ticket stays as it was. Returns `None` for an unknown key, else `f`'s
+    /// error or the stored ticket's JSON, read under the same borrow so it is
+    /// exactly what this change produced.
+    pub(super) fn try_update<E>(
+        &mut self,
+        key: &str,
+        f: impl FnOnce(&mut Value, DateTime<Utc>) -> Result<(), E>,
+    ) -> Option<Result<String, E>> {
+        let mut ticket = self.get(key)?;
         let now = self.tick();
+        if let Err(error) = f(&mut ticket, now) {
+            return Some(Err(error));
+        }
         if let Some(object) = ticket.as_object_mut() {
             object.insert(
                 "updated_at".to_owned(),
                 Value::String(super::Simulator::format_ts(now.fixed_offset())),
             );
         }
+        // `f` may have changed the id, and with it the key.
+        self.unlink(key);
+        let new_key = key_of(&ticket);
         self.put(now, ticket);
-        true
+        Some(Ok(self.json(&new_key).unwrap_or_default()))
+    }
+
+    pub(super) fn contains(&self, key: &str) -> bool {
+        self.records.contains_key(key)
     }
 
     pub(super) fn get(&self, key: &str) -> Option<Value> {
@@ -326,6 +353,21 @@ impl References {
 
     pub(super) fn all(&self, kind: ReferenceKind) -> Vec<Value> {
         self.lists.get(&kind).cloned().unwrap_or_default()
+    }
+
+    /// Whether a record of `kind` has the UUID `id`, in any spelling. While
+    /// the list is empty every id resolves: tests that store bare tickets
+    /// keep no reference data, and would otherwise be unable to write.
+    pub(super) fn resolves(&self, kind: ReferenceKind, id: Uuid) -> bool {
+        let list = self.lists.get(&kind).map(Vec::as_slice).unwrap_or_default();
+        list.is_empty()
+            || list.iter().any(|record| {
+                record
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .and_then(|text| Uuid::parse_str(text).ok())
+                    == Some(id)
+            })
     }
 
     /// Counts the records of `kind`, and joins the JSON of those between

@@ -1,5 +1,6 @@
 //! The simulator's own checks: the HTTP contract the sync tests rely on
-//! (paging, filters, auth, faults, the list hook), the reference endpoints,
+//! (paging, filters, auth, faults, the list hook), the ticket writes and
+//! their errors, the reference endpoints,
 //! and the generator's shape, determinism and consistency between tickets
 //! and reference data.
 
@@ -7,10 +8,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
-use reqwest::StatusCode;
+use chrono::{DateTime, FixedOffset, NaiveDate, TimeDelta, Utc};
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use super::edit::is_email;
 use super::{Fault, ReferenceKind, SimServer, Simulator};
 
 const TOKEN: &str = "test-token";
@@ -727,4 +729,549 @@ async fn reference_endpoints_page_authenticate_and_fault_like_the_ticket_list() 
 
     assert_eq!(sim.reference_request_count(), 11);
     assert_eq!(sim.list_request_count(), 0);
+}
+
+/// Sends `method` to `path` with the test token, and `body` as JSON if any.
+async fn send(
+    client: &reqwest::Client,
+    server: &SimServer,
+    method: Method,
+    path: &str,
+    body: Option<&Value>,
+) -> (StatusCode, Value) {
+    let mut request = client
+        .request(method, format!("{}{path}", server.base_url()))
+        .header("Authorization", format!("Token {TOKEN}"));
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let response = request.send().await.expect("request is answered");
+    let status = response.status();
+    (status, response.json().await.expect("body is JSON"))
+}
+
+fn timestamp(ticket: &Value, field: &str) -> DateTime<FixedOffset> {
+    DateTime::parse_from_rfc3339(ticket[field].as_str().expect("a timestamp")).expect("RFC 3339")
+}
+
+/// The ids of all tickets, oldest update first, as a client listing them sees them.
+async fn ids_by_update(client: &reqwest::Client, server: &SimServer) -> Vec<String> {
+    let query = [("ordering", "updated_at"), ("page_size", "100")];
+    let (_, body) = get(client, server, "/tickets", &query).await;
+    ids(&body)
+}
+
+/// A reference record's id other than `current`.
+fn other_id(sim: &Simulator, kind: ReferenceKind, current: &Value) -> String {
+    sim.reference(kind)
+        .iter()
+        .map(|record| record["id"].as_str().unwrap().to_owned())
+        .find(|id| current.as_str() != Some(id))
+        .expect("a second record")
+}
+
+#[tokio::test]
+async fn patch_changes_each_editable_field_in_place() {
+    let sim = Simulator::new(TOKEN);
+    sim.generate(11, 20);
+    let (server, client) = start(&sim).await;
+    let first = sim.tickets()[0].clone();
+    let id = first["id"].as_str().unwrap().to_owned();
+    let path = format!("/tickets/{id}");
+
+    let state = other_id(&sim, ReferenceKind::States, &first["state"]);
+    let ticket_type = other_id(&sim, ReferenceKind::Types, &first["type"]);
+    let owner = other_id(&sim, ReferenceKind::Users, &first["owner"]);
+    let mut customer = first["customer"].clone();
+    customer["email"] = json!("nova.adresa@seznam.cz");
+    let mut custom_fields = first["custom_fields"].clone();
+    custom_fields["resolve_by"] = json!("2030-01-31");
+    custom_fields["poznamka"] = json!("volal dvakrát");
+    // (body, field, the field's value afterwards)
+    let cases = [
+        // Any spelling of a UUID is taken, and stored in canonical form.
+        (
+            json!({ "state": state.to_uppercase() }),
+            "state",
+            json!(state),
+        ),
+        (json!({ "type": ticket_type }), "type", json!(ticket_type)),
+        (json!({ "owner": owner }), "owner", json!(owner)),
+        (json!({ "owner": null }), "owner", Value::Null),
+        // Only the given customer field changes; strings are trimmed.
+        (
+            json!({ "customer": { "email": " nova.adresa@seznam.cz " } }),
+            "customer",
+            customer,
+        ),
+        (json!({ "language": "en" }), "language", json!("en")),
+        (json!({ "currency": "EUR" }), "currency", json!("EUR")),
+        (json!({ "country": "SK" }), "country", json!("SK")),
+        (
+            json!({ "custom_fields": { "resolve_by": "2030-01-31", "poznamka": "volal dvakrát" } }),
+            "custom_fields",
+            custom_fields,
+        ),
+    ];
+    for (body, field, value) in cases {
+        let before = sim.get(&id).unwrap();
+        let (status, answer) = send(&client, &server, Method::PATCH, &path, Some(&body)).await;
+        assert_eq!(status, StatusCode::OK, "{body}: {answer}");
+        let mut expected = before.clone();
+        expected[field] = value;
+        expected["updated_at"] = answer["updated_at"].clone();
+        // Compared as text, so the key order counts too.
+        assert_eq!(answer.to_string(), expected.to_string(), "{body}");
+        let (_, stored) = get(&client, &server, &path, &[]).await;
+        assert_eq!(stored.to_string(), answer.to_string(), "{body}");
+        assert!(timestamp(&answer, "updated_at") > timestamp(&before, "updated_at"));
+        assert_eq!(ids_by_update(&client, &server).await.last(), Some(&id));
+    }
+    assert_eq!(sim.write_request_count(), 9);
+    assert_eq!(sim.list_request_count(), 9);
+    assert_eq!(sim.request_count(), 27);
+}
+
+#[tokio::test]
+async fn bad_bodies_answer_field_errors_and_change_nothing() {
+    let sim = Simulator::new(TOKEN);
+    sim.generate(12, 5);
+    let (server, client) = start(&sim).await;
+    let before = sim.tickets();
+    let id = before[0]["id"].as_str().unwrap().to_owned();
+    let path = format!("/tickets/{id}");
+    let unknown = "00000000-0000-4000-8000-000000000000";
+
+    // Every error of a body comes in one answer, the valid fields with it
+    // are not applied.
+    let body = json!({
+        "language": "en",
+        "currency": "czk",
+        "owner": unknown,
+        "state": "abc",
+        "code": "20240001",
+        "foo": 1,
+        "customer": { "name": "Eva", "email": "eva.seznam.cz", "address": "Brno" },
+    });
+    let (status, answer) = send(&client, &server, Method::PATCH, &path, Some(&body)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        answer,
+        json!({
+            "currency": ["Enter a valid currency code."],
+            "owner": [format!("Invalid pk \"{unknown}\" - object does not exist.")],
+            "state": ["“abc” is not a valid UUID."],
+            "code": ["This field cannot be changed."],
+            "foo": ["This field cannot be changed."],
+            "customer": {
+                "email": ["Enter a valid email address."],
+                "address": ["This field cannot be changed."],
+            },
+        })
+    );
+
+    let cases = [
+        (
+            json!(["language", "en"]),
+            json!({ "non_field_errors": ["Invalid data. Expected a dictionary, but got list."] }),
+        ),
+        (
+            json!("en"),
+            json!({ "non_field_errors": ["Invalid data. Expected a dictionary, but got str."] }),
+        ),
+        (
+            Value::Null,
+            json!({ "non_field_errors": ["Invalid data. Expected a dictionary, but got NoneType."] }),
+        ),
+        (
+            json!({ "id": id }),
+            json!({ "id": ["This field cannot be changed."] }),
+        ),
+        (
+            json!({ "created_at": "2024-01-01T00:00:00Z" }),
+            json!({ "created_at": ["This field cannot be changed."] }),
+        ),
+        (
+            json!({ "products": [] }),
+            json!({ "products": ["This field cannot be changed."] }),
+        ),
+        (
+            json!({ "type": null, "state": null }),
+            json!({ "type": ["This field may not be null."], "state": ["This field may not be null."] }),
+        ),
+        (
+            json!({ "owner": 5 }),
+            json!({ "owner": ["Incorrect type. Expected pk value, received int."] }),
+        ),
+        (
+            json!({ "language": "", "country": "CZE", "currency": 203 }),
+            json!({
+                "language": ["This field may not be blank."],
+                "country": ["Enter a valid country code."],
+                "currency": ["Not a valid string."],
+            }),
+        ),
+        (
+            json!({ "customer": "Eva" }),
+            json!({ "customer": { "non_field_errors": ["Invalid data. Expected a dictionary, but got str."] } }),
+        ),
+        (
+            json!({ "customer": null }),
+            json!({ "customer": ["This field may not be null."] }),
+        ),
+        (
+            json!({ "custom_fields": ["x"] }),
+            json!({ "custom_fields": ["Expected a dictionary of items but got type \"list\"."] }),
+        ),
+        (
+            json!({ "custom_fields": { "a": "ok", "b": 1 } }),
+            json!({ "custom_fields": { "b": ["Not a valid string."] } }),
+        ),
+    ];
+    for (body, errors) in cases {
+        let (status, answer) = send(&client, &server, Method::PATCH, &path, Some(&body)).await;
+        assert_eq!(
+            (status, answer),
+            (StatusCode::BAD_REQUEST, errors),
+            "{body}"
+        );
+    }
+
+    let url = format!("{}{path}", server.base_url());
+    let response = client
+        .patch(&url)
+        .header("Authorization", format!("Token {TOKEN}"))
+        .header("Content-Type", "text/plain")
+        .body(r#"{"language": "en"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(
+        answer,
+        json!({ "detail": "Unsupported media type \"text/plain\" in request." })
+    );
+    let response = client
+        .patch(&url)
+        .header("Authorization", format!("Token {TOKEN}"))
+        .header("Content-Type", "application/json; charset=utf-8")
+        .body(r#"{"language": "en""#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let answer: Value = response.json().await.unwrap();
+    assert!(
+        answer["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("JSON parse error - "),
+        "{answer}"
+    );
+
+    assert_eq!(sim.tickets(), before, "nothing changed");
+}
+
+#[test]
+fn email_addresses_are_checked_like_django() {
+    for good in [
+        "support@retino.com",
+        "Jiri.Dvorak@Seznam.cz",
+        "a+b@mail.example.co.uk",
+        "jan@localhost",
+        "petr@příklad.cz",
+        "x@example.xn--p1ai",
+    ] {
+        assert!(is_email(good), "{good}");
+    }
+    for bad in [
+        "",
+        "retino.com",
+        "@retino.com",
+        "jan@",
+        "jan@cz",
+        "jan..novak@seznam.cz",
+        ".jan@seznam.cz",
+        "jan novak@seznam.cz",
+        "jan@-seznam.cz",
+        "jan@seznam.c",
+        "jan@seznam.123",
+        "jan@@seznam.cz",
+        "jan@sez_nam.cz",
+    ] {
+        assert!(!is_email(bad), "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn put_requires_every_field_and_replaces_the_customer() {
+    let sim = Simulator::new(TOKEN);
+    let mut stored = ticket("t1", "2024-05-01T08:00:00Z", "2024-05-01T08:00:00Z");
+    stored["customer"] =
+        json!({ "name": "Eva Nová", "note": "VIP", "email": "eva@seznam.cz", "phone": null });
+    stored["custom_fields"] = json!({ "resolve_by": "2024-05-31" });
+    sim.insert(stored.clone());
+    let (server, client) = start(&sim).await;
+
+    let (status, answer) = send(
+        &client,
+        &server,
+        Method::PUT,
+        "/tickets/t1",
+        Some(&json!({ "language": "cs" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let required = json!(["This field is required."]);
+    assert_eq!(
+        answer,
+        json!({
+            "state": required, "type": required, "owner": required,
+            "customer": required, "currency": required, "country": required,
+        })
+    );
+
+    // With no reference data stored, any UUID resolves.
+    let mut body = json!({
+        "state": "4531636a-108f-4ae3-abff-367901418600",
+        "type": "44c88eec-b995-4c84-b269-2ff06c8fe5d5",
+        "owner": null,
+        "customer": { "phone": "+420 777 000 111" },
+        "language": "cs",
+        "currency": "CZK",
+        "country": "CZ",
+    });
+    let (status, answer) = send(&client, &server, Method::PUT, "/tickets/t1", Some(&body)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        answer,
+        json!({ "customer": { "name": required, "email": required } })
+    );
+    assert_eq!(sim.get("t1").unwrap(), stored);
+
+    body["customer"] = json!({ "phone": "+420 777 000 111", "email": null, "name": "Eva Nová" });
+    body["custom_fields"] = json!({ "poznamka": "volat odpoledne" });
+    let (status, answer) = send(&client, &server, Method::PUT, "/tickets/t1", Some(&body)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    // The customer is replaced, in the documented key order; custom fields
+    // merge as with PATCH; new fields go after the stored ones.
+    let mut expected = stored.clone();
+    expected["customer"] =
+        json!({ "name": "Eva Nová", "email": null, "phone": "+420 777 000 111" });
+    expected["custom_fields"] =
+        json!({ "resolve_by": "2024-05-31", "poznamka": "volat odpoledne" });
+    expected["updated_at"] = answer["updated_at"].clone();
+    for field in ["state", "type", "owner", "language", "currency", "country"] {
+        expected[field] = body[field].clone();
+    }
+    assert_eq!(answer.to_string(), expected.to_string());
+    let (_, fetched) = get(&client, &server, "/tickets/t1", &[]).await;
+    assert_eq!(fetched.to_string(), answer.to_string());
+    assert!(timestamp(&answer, "updated_at") > timestamp(&stored, "updated_at"));
+}
+
+#[tokio::test]
+async fn close_sets_closed_at_once() {
+    let sim = Simulator::new(TOKEN);
+    let mut open = ticket("t1", "2024-05-01T08:00:00Z", "2024-05-01T09:00:00Z");
+    open["closed_at"] = Value::Null;
+    open["is_unread"] = json!(false);
+    sim.insert(open.clone());
+    sim.insert(ticket("t2", "2024-05-01T08:00:00Z", "2024-05-01T10:00:00Z"));
+    let (server, client) = start(&sim).await;
+
+    let (status, closed) = send(&client, &server, Method::POST, "/tickets/t1/close", None).await;
+    assert_eq!(status, StatusCode::OK, "{closed}");
+    let closed_at = closed["closed_at"].as_str().expect("closed_at is set");
+    let fraction = closed_at.split_once('.').unwrap().1;
+    assert_eq!(fraction.find(|c: char| !c.is_ascii_digit()), Some(6));
+    assert_eq!(closed["closed_at"], closed["updated_at"]);
+    assert!(timestamp(&closed, "closed_at") > timestamp(&open, "updated_at"));
+    let mut expected = open.clone();
+    expected["closed_at"] = closed["closed_at"].clone();
+    expected["updated_at"] = closed["updated_at"].clone();
+    assert_eq!(closed.to_string(), expected.to_string());
+    let (_, fetched) = get(&client, &server, "/tickets/t1", &[]).await;
+    assert_eq!(fetched, closed);
+    assert_eq!(ids_by_update(&client, &server).await, ["t2", "t1"]);
+
+    let (status, answer) = send(&client, &server, Method::POST, "/tickets/t1/close", None).await;
+    assert_eq!(
+        (status, answer),
+        (
+            StatusCode::BAD_REQUEST,
+            json!({ "detail": "Ticket is already closed." })
+        )
+    );
+    assert_eq!(
+        sim.get("t1").unwrap(),
+        closed,
+        "a second close changes nothing"
+    );
+}
+
+#[tokio::test]
+async fn unknown_ids_are_not_found_and_wrong_methods_not_allowed() {
+    let sim = Simulator::new(TOKEN);
+    sim.insert(ticket("t1", "2024-05-01T08:00:00Z", "2024-05-01T08:00:00Z"));
+    let (server, client) = start(&sim).await;
+
+    let not_found = json!({ "detail": "Not found." });
+    let body = json!({ "language": "cs" });
+    for (method, path) in [
+        (Method::PATCH, "/tickets/nope"),
+        (Method::PUT, "/tickets/nope"),
+        (Method::POST, "/tickets/nope/close"),
+    ] {
+        let (status, answer) = send(&client, &server, method.clone(), path, Some(&body)).await;
+        assert_eq!(
+            (status, answer),
+            (StatusCode::NOT_FOUND, not_found.clone()),
+            "{method} {path}"
+        );
+    }
+
+    for (method, path, allow) in [
+        (Method::DELETE, "/tickets/t1", "GET,HEAD,PATCH,PUT"),
+        (Method::POST, "/tickets/t1", "GET,HEAD,PATCH,PUT"),
+        (Method::GET, "/tickets/t1/close", "POST"),
+        (Method::PATCH, "/tickets/t1/close", "POST"),
+        (Method::POST, "/tickets", "GET,HEAD"),
+        (Method::PUT, "/states", "GET,HEAD"),
+    ] {
+        let response = client
+            .request(method.clone(), format!("{}{path}", server.base_url()))
+            .header("Authorization", format!("Token {TOKEN}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        let mut allowed: Vec<_> = response.headers()["allow"]
+            .to_str()
+            .unwrap()
+            .split(',')
+            .map(str::trim)
+            .map(str::to_owned)
+            .collect();
+        allowed.sort();
+        assert_eq!(allowed.join(","), allow, "{method} {path}");
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(
+            answer,
+            json!({ "detail": format!("Method \"{method}\" not allowed.") })
+        );
+    }
+    // PATCH, PUT and POST count as writes wherever they go; DELETE and GET do not.
+    assert_eq!(sim.write_request_count(), 7);
+    assert_eq!(sim.list_request_count(), 0);
+    assert_eq!(
+        sim.get("t1").unwrap(),
+        ticket("t1", "2024-05-01T08:00:00Z", "2024-05-01T08:00:00Z")
+    );
+}
+
+#[tokio::test]
+async fn writes_authenticate_first() {
+    let sim = Simulator::new(TOKEN);
+    sim.insert(ticket("t1", "2024-05-01T08:00:00Z", "2024-05-01T08:00:00Z"));
+    let (server, client) = start(&sim).await;
+    let before = sim.get("t1").unwrap();
+
+    let body = json!({ "language": "en" });
+    for (method, path) in [
+        (Method::PATCH, "/tickets/t1"),
+        (Method::PUT, "/tickets/t1"),
+        (Method::POST, "/tickets/t1/close"),
+        (Method::PATCH, "/tickets/nope"),
+        (Method::DELETE, "/tickets/t1"),
+    ] {
+        let url = format!("{}{path}", server.base_url());
+        for (token, detail) in [
+            (None, "Authentication credentials were not provided."),
+            (Some("Token wrong"), "Invalid token."),
+        ] {
+            let mut request = client.request(method.clone(), &url).json(&body);
+            if let Some(token) = token {
+                request = request.header("Authorization", token);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(
+                response.status(),
+                StatusCode::UNAUTHORIZED,
+                "{method} {path}"
+            );
+            assert_eq!(response.headers()["www-authenticate"], "Token");
+            let answer: Value = response.json().await.unwrap();
+            assert_eq!(answer, json!({ "detail": detail }));
+        }
+    }
+    assert_eq!(sim.get("t1").unwrap(), before);
+}
+
+#[tokio::test]
+async fn writes_consume_faults_and_are_counted() {
+    let sim = Simulator::new(TOKEN);
+    let mut open = ticket("t1", "2024-05-01T08:00:00Z", "2024-05-01T08:00:00Z");
+    open["closed_at"] = Value::Null;
+    open["language"] = json!("cs");
+    sim.insert(open.clone());
+    let (server, client) = start(&sim).await;
+    sim.push_faults([
+        Fault::Status {
+            status: 503,
+            retry_after: None,
+        },
+        Fault::TruncatedBody,
+        Fault::Status {
+            status: 429,
+            retry_after: Some(1),
+        },
+    ]);
+    let url = format!("{}/tickets/t1", server.base_url());
+    let patch = || {
+        client
+            .patch(&url)
+            .header("Authorization", format!("Token {TOKEN}"))
+            .json(&json!({ "language": "en" }))
+            .send()
+    };
+
+    // A status fault stops the write before it happens.
+    let response = patch().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(sim.get("t1").unwrap(), open);
+
+    // A body fault hides that the write happened.
+    let response = patch().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    assert!(serde_json::from_str::<Value>(&text).is_err(), "cut: {text}");
+    assert_eq!(sim.get("t1").unwrap()["language"], "en");
+
+    let response = client
+        .post(format!("{url}/close"))
+        .header("Authorization", format!("Token {TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()["retry-after"], "1");
+    assert!(sim.get("t1").unwrap()["closed_at"].is_null());
+
+    let (status, closed) = send(&client, &server, Method::POST, "/tickets/t1/close", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(closed["closed_at"].is_string());
+    let (status, _) = get(&client, &server, "/tickets", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+
+    assert_eq!(sim.request_count(), 5);
+    assert_eq!(sim.write_request_count(), 4);
+    assert_eq!(sim.list_request_count(), 1);
+    sim.reset_counts();
+    assert_eq!(sim.write_request_count(), 0);
 }

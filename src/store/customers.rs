@@ -102,6 +102,10 @@ pub(super) async fn upsert(
     let mut phones = Vec::with_capacity(rows.len());
     let mut first_seen = Vec::with_capacity(rows.len());
     let mut last_seen = Vec::with_capacity(rows.len());
+    // In id order, so concurrent writers (a page, a webhook) lock rows in
+    // the same order and cannot deadlock each other.
+    let mut rows: Vec<_> = rows.into_iter().collect();
+    rows.sort_unstable_by_key(|(id, _)| *id);
     for (id, row) in rows {
         ids.push(id);
         names.push(row.name);

@@ -6,6 +6,7 @@
 //! or not at all. It never calls the API and never decides what to fetch.
 
 mod customers;
+mod deletions;
 mod lock;
 mod reader;
 mod reference;
@@ -21,6 +22,7 @@ use secrecy::ExposeSecret;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 pub use customers::customer_identity;
+pub use deletions::DeletionOutcome;
 pub use lock::AccountLock;
 pub use runs::{RunFinish, RunId, RunStatus};
 pub use status::{AccountFreshness, AccountStatus};
@@ -129,6 +131,24 @@ impl Store {
         let written = tickets::upsert_tickets(&mut tx, account, tickets).await?;
         tx.commit().await?;
         Ok(written)
+    }
+
+    /// Marks the account's tickets missing from `upstream` (every id Retino
+    /// listed) as deleted and unmarks those present, in one transaction,
+    /// unless that would mark more than `max_share` of them and not `force`.
+    pub async fn mark_deleted(
+        &self,
+        account: &str,
+        upstream: &[uuid::Uuid],
+        listed_since: DateTime<Utc>,
+        max_share: f64,
+        force: bool,
+    ) -> Result<DeletionOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let outcome =
+            deletions::mark(&mut tx, account, upstream, listed_since, max_share, force).await?;
+        tx.commit().await?;
+        Ok(outcome)
     }
 
     /// Keeps a record that arrived outside a run and does not fit.

@@ -5,7 +5,9 @@
 //! that is new, newer (`updated_at`), or equally new but different, and
 //! returns the ids it wrote; products, tags and customers are then touched
 //! for those tickets alone. So an older version never replaces a newer one
-//! and re-storing an unchanged page writes nothing at all.
+//! and re-storing an unchanged page writes nothing at all. A ticket Retino
+//! sends exists, so storing it also clears a `deleted_at` that the
+//! reconciliation pass had set.
 
 use std::collections::{HashMap, HashSet};
 
@@ -170,9 +172,11 @@ async fn upsert_ticket_rows(
              updated_at = EXCLUDED.updated_at,
              closed_at = EXCLUDED.closed_at,
              raw = EXCLUDED.raw,
+             deleted_at = NULL,
              synced_at = now()
          WHERE t.updated_at < EXCLUDED.updated_at
-            OR (t.updated_at = EXCLUDED.updated_at AND t.raw IS DISTINCT FROM EXCLUDED.raw)
+            OR (t.updated_at = EXCLUDED.updated_at
+                AND (t.raw IS DISTINCT FROM EXCLUDED.raw OR t.deleted_at IS NOT NULL))
          RETURNING t.id",
     )
     .bind(account)

@@ -8,6 +8,7 @@
 //! [`crate::store`].
 
 mod cursor;
+mod reconcile;
 
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,7 @@ use crate::retino::{ApiError, ReferenceKind, RetinoClient, TicketPage};
 use crate::store::{PageCommit, RunFinish, RunId, RunStatus, Store, StoreError};
 use crate::telemetry::metrics;
 pub use cursor::Cursor;
+pub use reconcile::{reconcile_account, ReconcileOptions, ReconcileReport};
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -78,6 +80,19 @@ pub enum SyncError {
          check api.query.ordering and api.query.ordering_by_update"
     )]
     Unordered(String),
+    #[error(
+        "reconciliation of account `{account}` would mark {would_mark} of {live} tickets deleted, \
+         more than reconcile.max_share ({max_share}); nothing was marked. If Retino really lost \
+         them, run `retino-sync reconcile --account {account} --force`"
+    )]
+    TooManyDeletions {
+        account: String,
+        would_mark: u64,
+        live: u64,
+        max_share: f64,
+    },
+    #[error("reconciliation of account `{0}` stopped before its listing was complete; nothing was marked")]
+    ReconcileStopped(String),
 }
 
 /// Runs one sync of the client's account and records it in `sync_runs`.

@@ -22,6 +22,10 @@ const API_RETRIES: &str = "retino_sync_api_retries_total";
 const SKIPPED_TICKS: &str = "retino_sync_skipped_ticks_total";
 const WATERMARK_LAG: &str = "retino_sync_watermark_lag_seconds";
 const LAST_SUCCESS: &str = "retino_sync_last_success_timestamp_seconds";
+const RECONCILES: &str = "retino_sync_reconciles_total";
+const RECONCILE_MARKED: &str = "retino_sync_reconcile_marked_total";
+const RECONCILE_UNMARKED: &str = "retino_sync_reconcile_unmarked_total";
+const WEBHOOK_DELIVERIES: &str = "retino_sync_webhook_deliveries_total";
 
 /// Installs the process-wide recorder; `/metrics` renders through the handle.
 pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
@@ -67,7 +71,31 @@ pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildE
         Unit::Seconds,
         "Unix time of the account's last successful run."
     );
+    describe_counter!(
+        RECONCILES,
+        "Reconciliation passes, by account and outcome (applied, refused, failed)."
+    );
+    describe_counter!(
+        RECONCILE_MARKED,
+        "Tickets marked deleted because Retino no longer lists them."
+    );
+    describe_counter!(
+        RECONCILE_UNMARKED,
+        "Tickets unmarked because Retino lists them again."
+    );
+    describe_counter!(WEBHOOK_DELIVERIES, "Webhook deliveries, by account and outcome (stored, unchanged, unauthorized, rejected, too_large, failed).");
     Ok(handle)
+}
+
+pub fn reconcile_finished(account: &str, outcome: &'static str, marked: u64, unmarked: u64) {
+    counter!(RECONCILES, "account" => account.to_owned(), "outcome" => outcome).increment(1);
+    counter!(RECONCILE_MARKED, "account" => account.to_owned()).increment(marked);
+    counter!(RECONCILE_UNMARKED, "account" => account.to_owned()).increment(unmarked);
+}
+
+pub fn webhook_delivery(account: &str, outcome: &'static str) {
+    counter!(WEBHOOK_DELIVERIES, "account" => account.to_owned(), "outcome" => outcome)
+        .increment(1);
 }
 
 pub fn run_finished(account: &str, outcome: &'static str, duration: Duration) {

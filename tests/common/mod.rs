@@ -5,6 +5,8 @@
 #![allow(dead_code)] // each test binary uses its own part of this module
 
 use std::collections::{BTreeSet, HashMap};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use retino_sync::config::Settings;
@@ -397,4 +399,97 @@ pub async fn xmins(pool: &PgPool) -> Vec<(String, String)> {
     .fetch_all(pool)
     .await
     .unwrap()
+}
+
+/// `retino-sync run` as a child process on a free port.
+pub struct Daemon {
+    pub child: Child,
+    port: u16,
+}
+
+impl Daemon {
+    pub fn start(h: &Harness, extra: &[(&str, &str)]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_retino-sync"))
+            .arg("run")
+            .env_clear()
+            .envs(h.env())
+            .env("RETINO_SYNC__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+            .env("RETINO_SYNC__SYNC__SCHEDULE", "* * * * * *")
+            .envs(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Self { child, port }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn get(&self, path: &str) -> Option<(u16, String)> {
+        let response = reqwest::get(format!("http://127.0.0.1:{}{path}", self.port))
+            .await
+            .ok()?;
+        let status = response.status().as_u16();
+        Some((status, response.text().await.ok()?))
+    }
+
+    /// Polls `path` until `want` holds or the time runs out.
+    pub async fn wait_for(
+        &self,
+        path: &str,
+        within: Duration,
+        want: impl Fn(u16, &str) -> bool,
+    ) -> (u16, String) {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some((status, body)) = self.get(path).await {
+                if want(status, &body) {
+                    return (status, body);
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{path} still answers {status} {body}"
+                );
+            }
+            assert!(Instant::now() < deadline, "{path} never answered");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn terminate(&self) {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+
+    pub fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the daemon did not exit within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
