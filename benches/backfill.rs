@@ -79,6 +79,7 @@ async fn main() {
         .env("RETINO_SYNC__DATABASE__URL", &db_url)
         .env("RETINO_SYNC__API__BASE_URL", server.base_url())
         .env("RETINO_SYNC__API__TOKEN", TOKEN)
+        .env("RETINO_SYNC__API__REQUESTS_PER_SECOND", "0")
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .spawn()

@@ -66,6 +66,8 @@ pub struct DatabaseSettings {
 #[derive(Debug, Clone)]
 pub struct AccountSettings {
     pub name: String,
+    /// When the daemon syncs this account (`sync.schedule` unless overridden).
+    pub schedule: String,
     pub api: ApiSettings,
     /// Enables `POST /webhooks/retino/{name}`: deliveries must carry it in
     /// `X-Retino-Secret`.
@@ -81,6 +83,8 @@ pub struct ApiSettings {
     pub max_retries: usize,
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// Client-side limit; `None` for unlimited.
+    pub requests_per_second: Option<std::num::NonZeroU32>,
     pub language: String,
     pub query: QueryNames,
 }
@@ -99,6 +103,9 @@ pub struct QueryNames {
 pub struct SyncSettings {
     pub schedule: String,
     pub lookback: Duration,
+    pub max_concurrent_accounts: usize,
+    pub backfill_concurrency: usize,
+    pub parallel_backfill_after: Duration,
     pub stale_after: Duration,
     pub shutdown_timeout: Duration,
 }
@@ -208,6 +215,7 @@ struct RawApi {
     backoff_min: Duration,
     #[serde(with = "humantime_serde")]
     backoff_max: Duration,
+    requests_per_second: u32,
     language: String,
     query: QueryNames,
 }
@@ -217,6 +225,7 @@ struct RawApi {
 #[serde(deny_unknown_fields)]
 struct RawAccount {
     name: String,
+    schedule: Option<String>,
     base_url: Option<String>,
     token: Option<SecretString>,
     token_file: Option<PathBuf>,
@@ -230,6 +239,7 @@ struct RawAccount {
     backoff_min: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     backoff_max: Option<Duration>,
+    requests_per_second: Option<u32>,
     language: Option<String>,
     query: Option<QueryNames>,
 }
@@ -240,6 +250,10 @@ struct RawSync {
     schedule: String,
     #[serde(with = "humantime_serde")]
     lookback: Duration,
+    max_concurrent_accounts: usize,
+    backfill_concurrency: usize,
+    #[serde(with = "humantime_serde")]
+    parallel_backfill_after: Duration,
     #[serde(with = "humantime_serde")]
     stale_after: Duration,
     #[serde(with = "humantime_serde")]
@@ -296,7 +310,7 @@ impl RawSettings {
         };
         let mut resolved = Vec::with_capacity(accounts.len());
         for (index, account) in accounts.into_iter().enumerate() {
-            let settings = account.resolve(index, &self.api)?;
+            let settings = account.resolve(index, &self.api, &self.sync.schedule)?;
             if resolved
                 .iter()
                 .any(|a: &AccountSettings| a.name == settings.name)
@@ -310,6 +324,20 @@ impl RawSettings {
         }
 
         validate_schedule("sync.schedule", &self.sync.schedule)?;
+        for (key, value) in [
+            (
+                "sync.max_concurrent_accounts",
+                self.sync.max_concurrent_accounts,
+            ),
+            ("sync.backfill_concurrency", self.sync.backfill_concurrency),
+        ] {
+            if !(1..=64).contains(&value) {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!("{value} is out of range 1..=64"),
+                ));
+            }
+        }
         validate_schedule("reconcile.schedule", &self.reconcile.schedule)?;
         if !(0.0..=1.0).contains(&self.reconcile.max_share) {
             return Err(ConfigError::invalid(
@@ -342,6 +370,9 @@ impl RawSettings {
             sync: SyncSettings {
                 schedule: self.sync.schedule,
                 lookback: self.sync.lookback,
+                max_concurrent_accounts: self.sync.max_concurrent_accounts,
+                backfill_concurrency: self.sync.backfill_concurrency,
+                parallel_backfill_after: self.sync.parallel_backfill_after,
                 stale_after: self.sync.stale_after,
                 shutdown_timeout: self.sync.shutdown_timeout,
             },
@@ -362,6 +393,7 @@ impl RawAccount {
     fn named(name: &str) -> Self {
         Self {
             name: name.to_owned(),
+            schedule: None,
             base_url: None,
             token: None,
             token_file: None,
@@ -372,6 +404,7 @@ impl RawAccount {
             max_retries: None,
             backoff_min: None,
             backoff_max: None,
+            requests_per_second: None,
             language: None,
             query: None,
         }
@@ -379,7 +412,12 @@ impl RawAccount {
 
     /// Merges this account's overrides over `[api]`. Keys in errors name
     /// where the offending value was set.
-    fn resolve(self, index: usize, api: &RawApi) -> Result<AccountSettings, ConfigError> {
+    fn resolve(
+        self,
+        index: usize,
+        api: &RawApi,
+        default_schedule: &str,
+    ) -> Result<AccountSettings, ConfigError> {
         let own = |key: &str| format!("accounts[{index}].{key}");
         let name = self.name.trim().to_owned();
         if name.is_empty()
@@ -469,8 +507,16 @@ impl RawAccount {
                 "must not exceed backoff_max",
             ));
         }
+        let schedule = match self.schedule {
+            Some(schedule) => {
+                validate_schedule(&own("schedule"), &schedule)?;
+                schedule
+            }
+            None => default_schedule.to_owned(),
+        };
         Ok(AccountSettings {
             webhook_secret,
+            schedule,
             name,
             api: ApiSettings {
                 base_url,
@@ -480,6 +526,9 @@ impl RawAccount {
                 max_retries: self.max_retries.unwrap_or(api.max_retries),
                 backoff_min,
                 backoff_max,
+                requests_per_second: std::num::NonZeroU32::new(
+                    self.requests_per_second.unwrap_or(api.requests_per_second),
+                ),
                 language: self.language.unwrap_or_else(|| api.language.clone()),
                 query: self.query.unwrap_or_else(|| api.query.clone()),
             },

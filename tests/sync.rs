@@ -339,11 +339,9 @@ async fn an_older_version_never_replaces_a_newer_one() {
     // The server serves a stale copy (e.g. a lagging replica) through --full.
     h.sim.remove(&id);
     h.sim.insert(old);
-    let options = retino_sync::sync::RunOptions {
-        full: true,
-        lookback: Duration::from_secs(300),
-        language: "cs".to_owned(),
-    };
+    let settings = h.settings(&[]);
+    let options =
+        retino_sync::sync::RunOptions::for_account(&settings.accounts[0], &settings.sync, true);
     h.sync_with(&client, options).await.unwrap();
     let currency: String =
         sqlx::query_scalar("SELECT currency FROM retino.tickets WHERE id = $1::uuid")

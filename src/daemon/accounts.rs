@@ -27,6 +27,7 @@ enum Work {
 
 struct Account {
     client: RetinoClient,
+    schedule: String,
     options: RunOptions,
     running: AtomicBool,
 }
@@ -43,8 +44,7 @@ impl Drop for RunningGuard {
 pub struct Accounts {
     store: Store,
     accounts: Vec<Arc<Account>>,
-    /// Each run holds two connections (its lock and a page transaction), so
-    /// runs at once are bounded by the pool, not by the account count.
+    /// At most `sync.max_concurrent_accounts` accounts run at once.
     slots: Arc<Semaphore>,
     reconcile: ReconcileOptions,
     stop: CancellationToken,
@@ -63,16 +63,16 @@ impl Accounts {
             .map(|a| {
                 Ok(Arc::new(Account {
                     client: RetinoClient::new(a)?,
+                    schedule: a.schedule.clone(),
                     options: RunOptions::for_account(a, &settings.sync, false),
                     running: AtomicBool::new(false),
                 }))
             })
             .collect::<Result<_, reqwest::Error>>()?;
-        let slots = (settings.database.max_connections as usize / 2).max(1);
         Ok(Self {
             store,
             accounts,
-            slots: Arc::new(Semaphore::new(slots)),
+            slots: Arc::new(Semaphore::new(settings.sync.max_concurrent_accounts)),
             reconcile: ReconcileOptions {
                 max_share: settings.reconcile.max_share,
                 force: false,
@@ -82,18 +82,34 @@ impl Accounts {
         })
     }
 
-    /// Starts a sync run for every account that is not busy.
-    pub fn tick(&self) {
-        self.start(Work::Sync);
+    /// The distinct sync schedules, each with the accounts that follow it.
+    pub fn schedules(&self) -> Vec<(String, Vec<String>)> {
+        let mut schedules: Vec<(String, Vec<String>)> = Vec::new();
+        for account in &self.accounts {
+            let name = account.client.account().to_owned();
+            match schedules.iter_mut().find(|(s, _)| *s == account.schedule) {
+                Some((_, names)) => names.push(name),
+                None => schedules.push((account.schedule.clone(), vec![name])),
+            }
+        }
+        schedules
+    }
+
+    /// Starts a sync run for each of `names` (every account when `None`)
+    /// that is not busy.
+    pub fn tick(&self, names: Option<&[String]>) {
+        self.start(Work::Sync, names);
     }
 
     /// Starts a reconciliation pass for every account that is not busy.
     pub fn reconcile_tick(&self) {
-        self.start(Work::Reconcile);
+        self.start(Work::Reconcile, None);
     }
 
-    fn start(&self, work: Work) {
-        for account in &self.accounts {
+    fn start(&self, work: Work, names: Option<&[String]>) {
+        let chosen =
+            |a: &&Arc<Account>| names.is_none_or(|n| n.iter().any(|n| n == a.client.account()));
+        for account in self.accounts.iter().filter(chosen) {
             if self.stop.is_cancelled() {
                 return;
             }

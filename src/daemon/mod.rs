@@ -99,16 +99,15 @@ pub async fn run(settings: Settings, store: Store) -> Result<(), DaemonError> {
     tracing::info!(%addr, accounts = settings.accounts.len(), schedule = %settings.sync.schedule, "retino-sync daemon started");
 
     let mut scheduler = JobScheduler::new().await?;
-    let ticking = accounts.clone();
-    scheduler
-        .add(Job::new_async(
-            settings.sync.schedule.as_str(),
-            move |_, _| {
-                ticking.tick();
+    for (schedule, names) in accounts.schedules() {
+        let ticking = accounts.clone();
+        scheduler
+            .add(Job::new_async(schedule.as_str(), move |_, _| {
+                ticking.tick(Some(&names));
                 Box::pin(async {})
-            },
-        )?)
-        .await?;
+            })?)
+            .await?;
+    }
     let reconciling = accounts.clone();
     scheduler
         .add(Job::new_async(
@@ -120,7 +119,7 @@ pub async fn run(settings: Settings, store: Store) -> Result<(), DaemonError> {
         )?)
         .await?;
     scheduler.start().await?;
-    accounts.tick();
+    accounts.tick(None);
 
     signals.next().await;
     tracing::info!("shutdown signal: finishing the pages in flight");

@@ -1,9 +1,10 @@
 //! The HTTP client for one Retino account.
 //!
 //! Owns the request shape (`Authorization: Token ...`, the list's query
-//! parameter names from configuration), the retry policy (`backon`:
-//! exponential backoff with jitter, bounded; `Retry-After` honoured) and the
-//! mapping of responses to [`ApiError`]. It knows nothing of the database.
+//! parameter names from configuration), the client-side rate limit
+//! (`governor`), the retry policy (`backon`: exponential backoff with
+//! jitter, bounded; `Retry-After` honoured) and the mapping of responses
+//! to [`ApiError`]. It knows nothing of the database.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, Utc};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::header::{HeaderMap, AUTHORIZATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -66,6 +68,8 @@ pub struct RetinoClient {
     query: QueryNames,
     backoff: ExponentialBuilder,
     backoff_max: Duration,
+    /// Shared by clones, so every request of the account counts.
+    limiter: Option<Arc<DefaultDirectRateLimiter>>,
     stats: Arc<RequestStats>,
 }
 
@@ -91,6 +95,9 @@ impl RetinoClient {
             query: api.query.clone(),
             backoff,
             backoff_max: api.backoff_max,
+            limiter: api
+                .requests_per_second
+                .map(|rate| Arc::new(RateLimiter::direct(Quota::per_second(rate)))),
             stats: Arc::default(),
         })
     }
@@ -290,6 +297,9 @@ impl RetinoClient {
         url: Url,
         body: Option<&serde_json::Value>,
     ) -> Result<T, ApiError> {
+        if let Some(limiter) = &self.limiter {
+            limiter.until_ready().await;
+        }
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let mut request = self.http.request(method, url.clone()).header(
             AUTHORIZATION,

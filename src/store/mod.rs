@@ -14,6 +14,7 @@ mod runs;
 mod status;
 mod tickets;
 mod watermark;
+mod windows;
 
 use std::time::Duration;
 
@@ -26,6 +27,7 @@ pub use deletions::DeletionOutcome;
 pub use lock::AccountLock;
 pub use runs::{RunFinish, RunId, RunStatus};
 pub use status::{AccountFreshness, AccountStatus};
+pub use windows::{BackfillWindow, WindowProgress};
 
 use crate::config::DatabaseSettings;
 use crate::retino::{ReferenceList, RejectedRecord, TicketRecord};
@@ -56,6 +58,8 @@ pub struct PageOutcome {
     pub tickets_written: u64,
     /// Rejects newly stored (one seen before is not stored twice).
     pub rejects_stored: u64,
+    /// The account's watermark after the commit.
+    pub watermark: Option<DateTime<Utc>>,
 }
 
 /// A page ready to commit, with the watermark it earns.
@@ -65,7 +69,11 @@ pub struct PageCommit<'a> {
     pub run_id: RunId,
     pub tickets: &'a [TicketRecord],
     pub rejects: &'a [RejectedRecord],
+    /// Where a sequential read stands; ignored for a window's page, whose
+    /// watermark the windows earn together.
     pub watermark: Option<DateTime<Utc>>,
+    /// Set when the page belongs to a parallel backfill window.
+    pub window: Option<WindowProgress>,
 }
 
 #[derive(Debug, Clone)]
@@ -108,14 +116,21 @@ impl Store {
         let tickets_written = tickets::upsert_tickets(&mut tx, page.account, page.tickets).await?;
         let rejects_stored =
             runs::store_rejects(&mut tx, page.account, Some(page.run_id), page.rejects).await?;
-        if let Some(watermark) = page.watermark {
-            watermark::advance(&mut tx, page.account, TICKETS_STREAM, watermark).await?;
-        }
+        let watermark = match page.window {
+            Some(progress) => windows::record(&mut tx, page.account, progress).await?,
+            None => {
+                if let Some(watermark) = page.watermark {
+                    watermark::advance(&mut tx, page.account, TICKETS_STREAM, watermark).await?;
+                }
+                page.watermark
+            }
+        };
         runs::record_page(&mut tx, page.run_id, tickets_written, rejects_stored).await?;
         tx.commit().await?;
         Ok(PageOutcome {
             tickets_written,
             rejects_stored,
+            watermark,
         })
     }
 
@@ -180,6 +195,7 @@ impl Store {
         Ok(PageOutcome {
             tickets_written: 0,
             rejects_stored,
+            watermark: None,
         })
     }
 
@@ -187,6 +203,19 @@ impl Store {
     /// login when missing).
     pub async fn grant_reader(&self, role: &str) -> Result<(), StoreError> {
         Ok(reader::grant(&self.pool, role).await?)
+    }
+
+    /// The windows of the account's unfinished parallel backfill, if any.
+    pub async fn backfill_windows(&self, account: &str) -> Result<Vec<BackfillWindow>, StoreError> {
+        Ok(windows::load(&self.pool, account).await?)
+    }
+
+    pub async fn plan_backfill(
+        &self,
+        account: &str,
+        windows: &[BackfillWindow],
+    ) -> Result<(), StoreError> {
+        Ok(windows::plan(&self.pool, account, windows).await?)
     }
 
     pub async fn watermark(&self, account: &str) -> Result<Option<DateTime<Utc>>, StoreError> {

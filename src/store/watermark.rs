@@ -36,3 +36,16 @@ pub(super) async fn advance(
     .await?;
     Ok(())
 }
+
+/// [`load`] inside a transaction.
+pub(super) async fn load_in(
+    conn: &mut PgConnection,
+    account: &str,
+    stream: &str,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar("SELECT watermark FROM retino.sync_state WHERE account = $1 AND stream = $2")
+        .bind(account)
+        .bind(stream)
+        .fetch_optional(conn)
+        .await
+}

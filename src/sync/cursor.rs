@@ -19,6 +19,8 @@ use crate::retino::{TicketPage, TicketQuery};
 #[derive(Debug)]
 pub struct Cursor {
     from: Option<DateTime<Utc>>,
+    /// Upper bound of the span read (a backfill window); never moves.
+    to: Option<DateTime<Utc>>,
     page: u64,
     /// Ids already stored whose `updated_at` equals `from`.
     stored_at_from: HashSet<Uuid>,
@@ -26,8 +28,14 @@ pub struct Cursor {
 
 impl Cursor {
     pub fn starting_at(from: Option<DateTime<Utc>>) -> Self {
+        Self::within(from, None)
+    }
+
+    /// A cursor over `[from, to]`, both inclusive as the API's filters are.
+    pub fn within(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Self {
         Self {
             from,
+            to,
             page: 1,
             stored_at_from: HashSet::new(),
         }
@@ -36,7 +44,7 @@ impl Cursor {
     pub fn query(&self) -> TicketQuery {
         TicketQuery {
             updated_from: self.from,
-            updated_to: None,
+            updated_to: self.to,
             page: self.page,
         }
     }
@@ -63,6 +71,7 @@ impl Cursor {
         match newest {
             Some(newest) if Some(newest) > self.from => Self {
                 from: Some(newest),
+                to: self.to,
                 page: 1,
                 stored_at_from: stamped
                     .filter(|(_, at)| *at == Some(newest))
@@ -74,6 +83,7 @@ impl Cursor {
                 stored_at_from.extend(stamped.filter_map(|(id, _)| id));
                 Self {
                     from: self.from,
+                    to: self.to,
                     page: self.page + 1,
                     stored_at_from,
                 }

@@ -7,7 +7,9 @@
 //! fetch and when to stop; it leaves HTTP to [`crate::retino`] and SQL to
 //! [`crate::store`].
 
+mod backfill;
 mod cursor;
+mod read;
 mod reconcile;
 
 use std::time::{Duration, Instant};
@@ -18,7 +20,7 @@ use tracing::Instrument;
 
 use crate::config::{AccountSettings, SyncSettings};
 use crate::retino::{ApiError, ReferenceKind, RetinoClient, TicketPage};
-use crate::store::{PageCommit, RunFinish, RunId, RunStatus, Store, StoreError};
+use crate::store::{RunFinish, RunId, RunStatus, Store, StoreError};
 use crate::telemetry::metrics;
 pub use cursor::Cursor;
 pub use reconcile::{reconcile_account, ReconcileOptions, ReconcileReport};
@@ -31,6 +33,10 @@ pub struct RunOptions {
     pub lookback: Duration,
     /// The account's language, for reference names (`api.language`).
     pub language: String,
+    /// Windows read at once in a parallel backfill; 1 reads sequentially.
+    pub backfill_concurrency: usize,
+    /// A gap behind the watermark longer than this is backfilled in parallel.
+    pub parallel_backfill_after: Duration,
 }
 
 impl RunOptions {
@@ -39,6 +45,8 @@ impl RunOptions {
             full,
             lookback: sync.lookback,
             language: account.api.language.clone(),
+            backfill_concurrency: sync.backfill_concurrency,
+            parallel_backfill_after: sync.parallel_backfill_after,
         }
     }
 }
@@ -55,6 +63,8 @@ pub struct RunReport {
     pub watermark_after: Option<DateTime<Utc>>,
     /// The run stopped early for a shutdown; the next one resumes.
     pub interrupted: bool,
+    /// Backfill windows read in parallel (0 for a sequential run).
+    pub windows: u64,
 }
 
 /// Called after each committed page with the page and the run so far;
@@ -145,8 +155,7 @@ async fn locked_run(
                 .await
             {
                 Ok(Completion::Finished) => {
-                    fetch_and_store(store, client, &options, run_id, &mut report, progress, stop)
-                        .await
+                    read_tickets(store, client, &options, run_id, &mut report, progress, stop).await
                 }
                 other => other,
             };
@@ -218,6 +227,48 @@ async fn unless_stopped<T>(
     }
 }
 
+/// Reads what changed: in parallel windows when the gap is large (or a
+/// parallel backfill is unfinished), else sequentially from the watermark.
+async fn read_tickets(
+    store: &Store,
+    client: &RetinoClient,
+    options: &RunOptions,
+    run_id: RunId,
+    report: &mut RunReport,
+    progress: &dyn Progress,
+    stop: &CancellationToken,
+) -> Result<Completion, SyncError> {
+    let start = match report.watermark_before {
+        Some(watermark) if !options.full => Some(watermark - options.lookback),
+        _ => None,
+    };
+    let gap_is_large = start.is_none_or(|s| {
+        (Utc::now() - s).to_std().unwrap_or_default() > options.parallel_backfill_after
+    });
+    let parallel = options.backfill_concurrency > 1
+        && (gap_is_large || !store.backfill_windows(client.account()).await?.is_empty());
+    if parallel {
+        let concurrency = options.backfill_concurrency;
+        return backfill::parallel_backfill(
+            store,
+            client,
+            run_id,
+            start,
+            concurrency,
+            report,
+            progress,
+            stop,
+        )
+        .await;
+    }
+    let span = read::Span {
+        from: start,
+        to: None,
+        window: None,
+    };
+    read::read_span(store, client, run_id, span, report, progress, stop).await
+}
+
 /// Replaces the account's reference data (small: a request or two per
 /// endpoint) so tickets stored in this run resolve to current names.
 async fn refresh_reference(
@@ -246,92 +297,4 @@ async fn refresh_reference(
         metrics::page_stored(client.account(), 0, outcome.rejects_stored);
     }
     Ok(Completion::Finished)
-}
-
-async fn fetch_and_store(
-    store: &Store,
-    client: &RetinoClient,
-    options: &RunOptions,
-    run_id: RunId,
-    report: &mut RunReport,
-    progress: &dyn Progress,
-    stop: &CancellationToken,
-) -> Result<Completion, SyncError> {
-    let account = client.account();
-    let start = match report.watermark_before {
-        Some(watermark) if !options.full => Some(watermark - options.lookback),
-        _ => None,
-    };
-    let mut cursor = Cursor::starting_at(start);
-    let Some(first) = unless_stopped(stop, client.list_tickets(&cursor.query())).await else {
-        return Ok(Completion::Stopped);
-    };
-    let mut fetched = first?;
-    loop {
-        let Some(mut page) = fetched.take() else {
-            break;
-        };
-        if !is_ordered_by_update(&page) {
-            return Err(SyncError::Unordered(account.to_owned()));
-        }
-        let newest = page
-            .tickets
-            .iter()
-            .map(|r| r.ticket.updated_at.to_utc())
-            .chain(page.rejects.iter().filter_map(|r| r.updated_at))
-            .max();
-        let watermark = report.watermark_after.max(newest);
-        // Decided on the page as received, before dropping what is stored.
-        let last = cursor.is_last(&page);
-        let next = cursor.next_after(&page);
-        page.tickets
-            .retain(|r| !cursor.already_stored(r.ticket.id, r.ticket.updated_at.to_utc()));
-        let commit = store.commit_page(PageCommit {
-            account,
-            run_id,
-            tickets: &page.tickets,
-            rejects: &page.rejects,
-            watermark,
-        });
-        // The next query is known before this page is stored, so the two
-        // overlap: the run is bound by the slower of API and database, not
-        // their sum. Commits still happen strictly in page order, and a
-        // commit is never abandoned for a stop; only the fetch is.
-        let next_query = next.query();
-        let (outcome, next_page) = if last {
-            (commit.await, Some(Ok(None)))
-        } else {
-            tokio::join!(
-                commit,
-                unless_stopped(stop, client.list_tickets(&next_query))
-            )
-        };
-        let outcome = outcome?;
-        report.pages += 1;
-        report.tickets_written += outcome.tickets_written;
-        report.rejects += outcome.rejects_stored;
-        report.watermark_after = watermark;
-        metrics::page_stored(account, outcome.tickets_written, outcome.rejects_stored);
-        progress.page_committed(&page, report);
-        if last {
-            break;
-        }
-        let Some(next_page) = next_page else {
-            return Ok(Completion::Stopped);
-        };
-        if stop.is_cancelled() {
-            return Ok(Completion::Stopped);
-        }
-        cursor = next;
-        fetched = next_page?;
-    }
-    Ok(Completion::Finished)
-}
-
-/// The cursor is only sound over an ascending list; a server that ignores
-/// the ordering parameter must stop the run rather than skip tickets.
-fn is_ordered_by_update(page: &TicketPage) -> bool {
-    page.tickets
-        .windows(2)
-        .all(|w| w[0].ticket.updated_at <= w[1].ticket.updated_at)
 }

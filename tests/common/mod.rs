@@ -97,6 +97,10 @@ impl Harness {
             ("RETINO_SYNC__API__BACKOFF_MIN", "10ms"),
             ("RETINO_SYNC__API__BACKOFF_MAX", "2s"),
             ("RETINO_SYNC__API__TIMEOUT", "5s"),
+            // The simulator is local: no need for the client-side limit.
+            ("RETINO_SYNC__API__REQUESTS_PER_SECOND", "0"),
+            // Sequential unless a test asks for parallel windows.
+            ("RETINO_SYNC__SYNC__BACKFILL_CONCURRENCY", "1"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -114,12 +118,12 @@ impl Harness {
     }
 
     pub async fn sync(&self, client: &RetinoClient) -> Result<RunReport, SyncError> {
-        let options = RunOptions {
-            full: false,
-            lookback: std::time::Duration::from_secs(300),
-            language: "cs".to_owned(),
-        };
-        self.sync_with(client, options).await
+        let settings = self.settings(&[]);
+        self.sync_with(
+            client,
+            RunOptions::for_account(&settings.accounts[0], &settings.sync, false),
+        )
+        .await
     }
 
     pub async fn sync_with(
