@@ -106,6 +106,7 @@ struct Inner {
     list_requests: AtomicU64,
     reference_requests: AtomicU64,
     write_requests: AtomicU64,
+    throttled: AtomicU64,
 }
 
 struct Knobs {
@@ -113,6 +114,12 @@ struct Knobs {
     latency: Duration,
     max_page_size: usize,
     faults: VecDeque<Fault>,
+    /// Requests per second before answering 429, like a SaaS rate limit.
+    rate_limit: Option<u32>,
+    /// When recent requests were let through, for the rate limit.
+    recent: VecDeque<std::time::Instant>,
+    /// Raw query strings of GET /tickets, in arrival order.
+    list_queries: Vec<String>,
 }
 
 /// A running simulator bound to a loopback port.
@@ -151,12 +158,16 @@ impl Simulator {
                     latency: Duration::ZERO,
                     max_page_size: 100,
                     faults: VecDeque::new(),
+                    rate_limit: None,
+                    recent: VecDeque::new(),
+                    list_queries: Vec::new(),
                 }),
                 list_hook: Mutex::new(None),
                 requests: AtomicU64::new(0),
                 list_requests: AtomicU64::new(0),
                 reference_requests: AtomicU64::new(0),
                 write_requests: AtomicU64::new(0),
+                throttled: AtomicU64::new(0),
             }),
         }
     }
@@ -359,7 +370,25 @@ impl Simulator {
         self.inner.write_requests.load(Ordering::SeqCst)
     }
 
+    /// Answer 429 (`Retry-After: 1`) to requests beyond `per_second` in any
+    /// one-second window; `None` lifts the limit.
+    pub fn set_rate_limit(&self, per_second: Option<u32>) {
+        lock(&self.inner.knobs).rate_limit = per_second;
+    }
+
+    /// Requests answered 429 by the rate limit.
+    pub fn throttled_count(&self) -> u64 {
+        self.inner.throttled.load(Ordering::SeqCst)
+    }
+
+    /// The raw query string of every `GET /tickets` since the last reset.
+    pub fn list_queries(&self) -> Vec<String> {
+        lock(&self.inner.knobs).list_queries.clone()
+    }
+
     pub fn reset_counts(&self) {
+        lock(&self.inner.knobs).list_queries.clear();
+        self.inner.throttled.store(0, Ordering::SeqCst);
         self.inner.requests.store(0, Ordering::SeqCst);
         self.inner.list_requests.store(0, Ordering::SeqCst);
         self.inner.reference_requests.store(0, Ordering::SeqCst);
@@ -386,8 +415,37 @@ impl Simulator {
         lock(&self.inner.knobs).latency
     }
 
+    /// The queued fault for this request, else a 429 when the rate limit
+    /// is exceeded.
     fn pop_fault(&self) -> Option<Fault> {
-        lock(&self.inner.knobs).faults.pop_front()
+        let mut knobs = lock(&self.inner.knobs);
+        if let Some(fault) = knobs.faults.pop_front() {
+            return Some(fault);
+        }
+        let limit = knobs.rate_limit?;
+        let now = std::time::Instant::now();
+        while knobs
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
+        {
+            knobs.recent.pop_front();
+        }
+        if knobs.recent.len() >= limit as usize {
+            self.inner.throttled.fetch_add(1, Ordering::SeqCst);
+            return Some(Fault::Status {
+                status: 429,
+                retry_after: Some(1),
+            });
+        }
+        knobs.recent.push_back(now);
+        None
+    }
+
+    fn record_list_query(&self, query: Option<&str>) {
+        lock(&self.inner.knobs)
+            .list_queries
+            .push(query.unwrap_or_default().to_owned());
     }
 
     fn token_matches(&self, token: &str) -> bool {

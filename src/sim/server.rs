@@ -216,6 +216,7 @@ async fn list(
     RawQuery(query): RawQuery,
 ) -> Response {
     let number = sim.count_list_request();
+    sim.record_list_query(query.as_deref());
     let fault = sim.pop_fault();
     let served = fault.is_none();
     respond(fault, || {

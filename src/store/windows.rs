@@ -59,13 +59,21 @@ pub(super) async fn plan(
 
 /// Records a window's progress and moves the watermark to what the windows
 /// together guarantee; the plan is dropped once every window is done.
-/// Returns the watermark. Window rows are locked in order, so concurrent
-/// window commits serialize here and each sees the others' progress.
+/// Returns the watermark.
 pub(super) async fn record(
     conn: &mut PgConnection,
     account: &str,
     progress: WindowProgress,
 ) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    // Lock every window row, in order, before touching any: concurrent
+    // window commits then queue here instead of deadlocking on each other.
+    let mut windows: Vec<BackfillWindow> = sqlx::query_as(
+        "SELECT window_from, window_to, cursor, done FROM retino.sync_windows
+         WHERE account = $1 ORDER BY window_from FOR UPDATE",
+    )
+    .bind(account)
+    .fetch_all(&mut *conn)
+    .await?;
     sqlx::query(
         "UPDATE retino.sync_windows
          SET cursor = GREATEST(cursor, $3), done = done OR $4
@@ -77,15 +85,11 @@ pub(super) async fn record(
     .bind(progress.done)
     .execute(&mut *conn)
     .await?;
-    let windows: Vec<BackfillWindow> = sqlx::query_as(
-        "SELECT window_from, window_to, cursor, done FROM retino.sync_windows
-         WHERE account = $1 ORDER BY window_from FOR UPDATE",
-    )
-    .bind(account)
-    .fetch_all(&mut *conn)
-    .await?;
-    let earned = complete_up_to(&windows);
-    if let Some(earned) = earned {
+    if let Some(window) = windows.iter_mut().find(|w| w.from == progress.from) {
+        window.cursor = window.cursor.max(progress.cursor);
+        window.done |= progress.done;
+    }
+    if let Some(earned) = complete_up_to(&windows) {
         watermark::advance(conn, account, TICKETS_STREAM, earned).await?;
     }
     if windows.iter().all(|w| w.done) {
