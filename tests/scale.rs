@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use common::{mirror_diff, Daemon, Harness, TestDb, TOKEN};
+use common::{mirror_diff, Harness, TestDb, TOKEN};
 use retino_sync::sim::{SimServer, Simulator};
 use retino_sync::store::Store;
 
