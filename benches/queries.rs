@@ -195,8 +195,8 @@ async fn main() {
     for (heading, sql) in sql_blocks(&doc) {
         let m = measure(&pool, &heading, &sql).await;
         println!(
-            "{:>9.1} ms  plan {:>5.1} ms  buffers hit {:>7} read {:>6}  {:<60}  {}",
-            m.execution_ms, m.planning_ms, m.hit, m.read, m.heading, m.top_node
+            "{:>9.1} ms  plan {:>5.1} ms  buffers hit {:>7} read {:>6}  {:<32}  {}",
+            m.execution_ms, m.planning_ms, m.hit, m.read, m.top_node, m.heading
         );
         results.push(m);
     }

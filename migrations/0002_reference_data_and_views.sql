@@ -146,10 +146,26 @@ COMMENT ON COLUMN retino.refund_accounts.raw IS 'The record exactly as received.
 COMMENT ON COLUMN retino.refund_accounts.synced_at IS 'When this row was last written.';
 COMMENT ON COLUMN retino.refund_accounts.removed_at IS 'When the entry disappeared from Retino; NULL while it exists.';
 
+COMMENT ON COLUMN retino.sync_runs.id IS 'Run id, as in sync_rejects.run_id.';
+COMMENT ON COLUMN retino.sync_rejects.id IS 'Reject id.';
+
 -- Readiness asks for each account's last success on every probe.
 CREATE INDEX sync_runs_account_last_success ON retino.sync_runs (account, finished_at DESC) WHERE status = 'succeeded';
 
--- Joins of the views and the documented example queries.
+-- Joins of the views and the documented example queries (measured by
+-- benches/queries.rs on 100,000 tickets).
+-- A ticket by its number, as people quote it: a scan of every ticket without.
+CREATE INDEX tickets_code ON retino.tickets (code);
+-- Periods across accounts (created_at >= ..., max(created_at)): the
+-- (account, created_at) index serves them only for one account.
+CREATE INDEX tickets_created_at ON retino.tickets (created_at);
+-- customer_summary's value per customer from the indexes alone (index-only
+-- scans); same keys as the indexes they replace, so every other use stays.
+DROP INDEX retino.tickets_customer_id;
+CREATE INDEX tickets_customer_id ON retino.tickets (customer_id) INCLUDE (id, currency, deleted_at);
+DROP INDEX retino.products_ticket_id;
+CREATE INDEX products_ticket_id ON retino.products (ticket_id) INCLUDE (price_with_vat, amount);
+
 CREATE INDEX tickets_account_state ON retino.tickets (account, state_id);
 CREATE INDEX tickets_account_owner ON retino.tickets (account, owner_id);
 CREATE INDEX tickets_open ON retino.tickets (account, created_at) WHERE closed_at IS NULL AND deleted_at IS NULL;
@@ -201,14 +217,17 @@ SELECT
     t.customer_rating,
     t.verification_state,
     t.is_unread,
-    retino.resolve_custom_fields(t.custom_fields, (
-        SELECT jsonb_object_agg(f.id::text, jsonb_build_object('name', f.name_text, 'labels', f.option_labels))
-        FROM retino.custom_fields f WHERE f.account = t.account)) AS custom_fields,
+    retino.resolve_custom_fields(t.custom_fields, cf.fields) AS custom_fields,
     t.deleted_at IS NOT NULL AS is_deleted
 FROM retino.tickets t
 LEFT JOIN retino.states s ON s.account = t.account AND s.id = t.state_id
 LEFT JOIN retino.ticket_types ty ON ty.account = t.account AND ty.id = t.type_id
-LEFT JOIN retino.users u ON u.account = t.account AND u.id = t.owner_id;
+LEFT JOIN retino.users u ON u.account = t.account AND u.id = t.owner_id
+-- One field map per account, not one per ticket; unique per account, so
+-- PostgreSQL drops the join from queries that do not read custom_fields.
+LEFT JOIN (SELECT f.account,
+                  jsonb_object_agg(f.id::text, jsonb_build_object('name', f.name_text, 'labels', f.option_labels)) AS fields
+           FROM retino.custom_fields f GROUP BY f.account) cf ON cf.account = t.account;
 COMMENT ON VIEW retino.ticket_overview IS 'One row per ticket with state, type, owner, tags and custom fields resolved to names; the starting point for ticket questions.';
 COMMENT ON COLUMN retino.ticket_overview.id IS 'Retino ticket id.';
 COMMENT ON COLUMN retino.ticket_overview.account IS 'Configured account name.';
@@ -234,7 +253,7 @@ COMMENT ON COLUMN retino.ticket_overview.closed_at IS 'When the ticket was close
 COMMENT ON COLUMN retino.ticket_overview.age IS 'Time open: until closing, or until now while open.';
 COMMENT ON COLUMN retino.ticket_overview.time_to_close IS 'closed_at - created_at; NULL while open.';
 COMMENT ON COLUMN retino.ticket_overview.product_count IS 'Number of product lines.';
-COMMENT ON COLUMN retino.ticket_overview.claimed_value IS 'Sum of price_with_vat x amount over the product lines, in currency.';
+COMMENT ON COLUMN retino.ticket_overview.claimed_value IS 'Sum of price_with_vat x amount (amount 1 when unknown) over the product lines, in currency; NULL when no line has a price.';
 COMMENT ON COLUMN retino.ticket_overview.customer_rating IS 'Customer''s rating after closing.';
 COMMENT ON COLUMN retino.ticket_overview.verification_state IS 'Order verification state.';
 COMMENT ON COLUMN retino.ticket_overview.is_unread IS 'Unread by agents.';
@@ -268,14 +287,15 @@ SELECT
     p.price_without_vat,
     p.price_vat,
     p.price_with_vat * coalesce(p.amount, 1) AS line_value,
-    retino.resolve_custom_fields(p.custom_fields, (
-        SELECT jsonb_object_agg(f.id::text, jsonb_build_object('name', f.name_text, 'labels', f.option_labels))
-        FROM retino.product_custom_fields f WHERE f.account = t.account)) AS custom_fields,
+    retino.resolve_custom_fields(p.custom_fields, pcf.fields) AS custom_fields,
     t.deleted_at IS NOT NULL AS is_deleted
 FROM retino.products p
 JOIN retino.tickets t ON t.id = p.ticket_id
 LEFT JOIN retino.states s ON s.account = t.account AND s.id = t.state_id
-LEFT JOIN retino.ticket_types ty ON ty.account = t.account AND ty.id = t.type_id;
+LEFT JOIN retino.ticket_types ty ON ty.account = t.account AND ty.id = t.type_id
+LEFT JOIN (SELECT f.account,
+                  jsonb_object_agg(f.id::text, jsonb_build_object('name', f.name_text, 'labels', f.option_labels)) AS fields
+           FROM retino.product_custom_fields f GROUP BY f.account) pcf ON pcf.account = t.account;
 COMMENT ON VIEW retino.product_lines IS 'One row per product line with its ticket''s context and prices.';
 COMMENT ON COLUMN retino.product_lines.id IS 'Retino id of the product line.';
 COMMENT ON COLUMN retino.product_lines.ticket_id IS 'Ticket (retino.ticket_overview).';
@@ -315,7 +335,7 @@ SELECT
     count(t.id) AS tickets,
     min(t.created_at) AS first_ticket_at,
     max(t.created_at) AS last_ticket_at,
-    (SELECT jsonb_object_agg(v.currency, v.total)
+    (SELECT jsonb_object_agg(coalesce(v.currency, '(none)'), v.total)
      FROM (SELECT tk.currency, sum(pr.price_with_vat * coalesce(pr.amount, 1)) AS total
            FROM retino.tickets tk JOIN retino.products pr ON pr.ticket_id = tk.id
            WHERE tk.customer_id = c.id AND tk.deleted_at IS NULL AND pr.price_with_vat IS NOT NULL
@@ -332,4 +352,4 @@ COMMENT ON COLUMN retino.customer_summary.phone IS 'Phone.';
 COMMENT ON COLUMN retino.customer_summary.tickets IS 'Tickets filed (deleted ones not counted).';
 COMMENT ON COLUMN retino.customer_summary.first_ticket_at IS 'Creation of the first ticket.';
 COMMENT ON COLUMN retino.customer_summary.last_ticket_at IS 'Creation of the latest ticket.';
-COMMENT ON COLUMN retino.customer_summary.claimed_value_by_currency IS 'Sum of line values per currency, e.g. {"CZK": 1299.0000}: amounts in different currencies are never added together.';
+COMMENT ON COLUMN retino.customer_summary.claimed_value_by_currency IS 'Sum of line values per currency, e.g. {"CZK": 1299.00000000}, "(none)" for tickets without a currency: amounts in different currencies are never added together.';
