@@ -80,6 +80,11 @@ async fn main() {
         .env("RETINO_SYNC__API__BASE_URL", server.base_url())
         .env("RETINO_SYNC__API__TOKEN", TOKEN)
         .env("RETINO_SYNC__API__REQUESTS_PER_SECOND", "0")
+        // Sequential unless asked: the figure compares with COPY, not windows.
+        .env(
+            "RETINO_SYNC__SYNC__BACKFILL_CONCURRENCY",
+            std::env::var("BENCH_BACKFILL_CONCURRENCY").unwrap_or_else(|_| "1".to_owned()),
+        )
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .spawn()
