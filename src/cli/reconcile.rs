@@ -17,16 +17,7 @@ pub async fn reconcile(
     only: Option<&str>,
     force: bool,
 ) -> anyhow::Result<ExitCode> {
-    let accounts: Vec<_> = match only {
-        Some(name) => vec![settings.account(name).with_context(|| {
-            let known: Vec<_> = settings.accounts.iter().map(|a| a.name.as_str()).collect();
-            format!(
-                "--account: no account `{name}` is configured (configured: {})",
-                known.join(", ")
-            )
-        })?],
-        None => settings.accounts.iter().collect(),
-    };
+    let accounts = super::chosen_accounts(settings, only)?;
     let options = ReconcileOptions {
         max_share: settings.reconcile.max_share,
         force,

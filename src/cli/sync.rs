@@ -20,16 +20,7 @@ pub async fn sync(
     only: Option<&str>,
     full: bool,
 ) -> anyhow::Result<ExitCode> {
-    let accounts: Vec<_> = match only {
-        Some(name) => vec![settings.account(name).with_context(|| {
-            let known: Vec<_> = settings.accounts.iter().map(|a| a.name.as_str()).collect();
-            format!(
-                "--account: no account `{name}` is configured (configured: {})",
-                known.join(", ")
-            )
-        })?],
-        None => settings.accounts.iter().collect(),
-    };
+    let accounts = super::chosen_accounts(settings, only)?;
     // Ctrl-C lets the page in flight commit, like the daemon's SIGTERM.
     let stop = CancellationToken::new();
     let on_signal = stop.clone();

@@ -162,29 +162,16 @@ pub async fn run(settings: &Settings, args: TicketsArgs) -> anyhow::Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
+/// The named account, or the only one there is.
 fn choose_account<'a>(
     settings: &'a Settings,
     name: Option<&str>,
 ) -> anyhow::Result<&'a AccountSettings> {
-    let known = || {
-        settings
-            .accounts
-            .iter()
-            .map(|a| a.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    match name {
-        Some(name) => settings.account(name).with_context(|| {
-            format!(
-                "--account: no account `{name}` is configured (configured: {})",
-                known()
-            )
-        }),
-        None if settings.accounts.len() == 1 => Ok(&settings.accounts[0]),
-        None => bail!(
+    match super::chosen_accounts(settings, name)?.as_slice() {
+        [account] => Ok(account),
+        _ => bail!(
             "--account: several accounts are configured ({}); name one",
-            known()
+            super::account_names(settings)
         ),
     }
 }

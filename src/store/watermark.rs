@@ -1,17 +1,17 @@
 //! The watermark: per account and stream, the largest `updated_at` stored.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgExecutor};
 
-pub(super) async fn load(
-    pool: &PgPool,
+pub(super) async fn load<'e>(
+    executor: impl PgExecutor<'e>,
     account: &str,
     stream: &str,
 ) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
     sqlx::query_scalar("SELECT watermark FROM retino.sync_state WHERE account = $1 AND stream = $2")
         .bind(account)
         .bind(stream)
-        .fetch_optional(pool)
+        .fetch_optional(executor)
         .await
 }
 
@@ -35,17 +35,4 @@ pub(super) async fn advance(
     .execute(conn)
     .await?;
     Ok(())
-}
-
-/// [`load`] inside a transaction.
-pub(super) async fn load_in(
-    conn: &mut PgConnection,
-    account: &str,
-    stream: &str,
-) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
-    sqlx::query_scalar("SELECT watermark FROM retino.sync_state WHERE account = $1 AND stream = $2")
-        .bind(account)
-        .bind(stream)
-        .fetch_optional(conn)
-        .await
 }

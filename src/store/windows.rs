@@ -98,7 +98,7 @@ pub(super) async fn record(
             .execute(&mut *conn)
             .await?;
     }
-    watermark::load_in(conn, account, TICKETS_STREAM).await
+    watermark::load(conn, account, TICKETS_STREAM).await
 }
 
 /// How far everything is stored: the end of the longest run of finished

@@ -115,14 +115,28 @@ pub async fn sync_account(
     progress: &dyn Progress,
     stop: &CancellationToken,
 ) -> Result<RunReport, SyncError> {
-    let account = client.account();
+    holding_account_lock(
+        store,
+        client.account(),
+        locked_run(store, client, options, progress, stop),
+    )
+    .await
+}
+
+/// Runs `work` while holding the account's lock (one run or pass per
+/// account across all processes), or fails with `AlreadyRunning`.
+async fn holding_account_lock<T>(
+    store: &Store,
+    account: &str,
+    work: impl std::future::Future<Output = Result<T, SyncError>>,
+) -> Result<T, SyncError> {
     let lock = store
         .try_lock_account(account)
         .await?
         .ok_or_else(|| SyncError::AlreadyRunning(account.to_owned()))?;
-    let result = locked_run(store, client, options, progress, stop).await;
+    let result = work.await;
     // The lock also goes when its connection closes, so a failed unlock
-    // must not hide the run's own result.
+    // must not hide the work's own result.
     if let Err(e) = lock.release().await {
         tracing::warn!(account, error = %e, "releasing the account lock failed");
     }

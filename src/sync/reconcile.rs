@@ -13,7 +13,7 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{unless_stopped, Cursor, SyncError};
+use super::{holding_account_lock, unless_stopped, Cursor, SyncError};
 use crate::retino::RetinoClient;
 use crate::store::{DeletionOutcome, Store};
 use crate::telemetry::metrics;
@@ -39,14 +39,12 @@ pub async fn reconcile_account(
     stop: &CancellationToken,
 ) -> Result<ReconcileReport, SyncError> {
     let account = client.account();
-    let lock = store
-        .try_lock_account(account)
-        .await?
-        .ok_or_else(|| SyncError::AlreadyRunning(account.to_owned()))?;
-    let result = locked_reconcile(store, client, options, stop).await;
-    if let Err(e) = lock.release().await {
-        tracing::warn!(account, error = %e, "releasing the account lock failed");
-    }
+    let result = holding_account_lock(
+        store,
+        account,
+        locked_reconcile(store, client, options, stop),
+    )
+    .await;
     let outcome = match &result {
         Ok(_) => "applied",
         Err(SyncError::TooManyDeletions { .. }) => "refused",
