@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use futures_util::TryStreamExt;
 use retino_sync::sim::Simulator;
-use sqlx::postgres::PgPoolOptions;
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{Connection, PgPool};
+use support::{fresh_database, TOKEN};
 
-const TOKEN: &str = "bench-token";
+mod support;
+
 /// Parent tables first: COPY checks foreign keys as it goes.
 const TABLES: [&str; 4] = [
     "retino.customers",
@@ -20,39 +21,6 @@ const TABLES: [&str; 4] = [
     "retino.ticket_tags",
     "retino.products",
 ];
-
-fn admin_url() -> String {
-    std::env::var("RETINO_SYNC_TEST_ADMIN_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-async fn fresh_database(label: &str) -> (String, PgPool) {
-    let admin = admin_url();
-    let mut conn = PgConnection::connect(&admin)
-        .await
-        .expect("PostgreSQL (RETINO_SYNC_TEST_ADMIN_URL)");
-    let name = format!("retino_bench_{label}");
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let mut url = url::Url::parse(&admin).unwrap();
-    url.set_path(&name);
-    let pool = PgPoolOptions::new()
-        .max_connections(2)
-        .connect(url.as_str())
-        .await
-        .unwrap();
-    retino_sync::store::Store::from_pool(pool.clone())
-        .migrate()
-        .await
-        .unwrap();
-    (url.to_string(), pool)
-}
 
 /// The process's peak resident set so far, in MiB (Linux `VmHWM`).
 fn peak_rss_mib(pid: u32) -> Option<f64> {
@@ -71,7 +39,7 @@ async fn main() {
     let sim = Simulator::new(TOKEN);
     sim.generate(7, count);
     let server = sim.spawn().await.unwrap();
-    let (db_url, pool) = fresh_database("sync").await;
+    let (db_url, pool) = fresh_database("sync", 2).await;
 
     let started = Instant::now();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_retino-sync"))
@@ -141,7 +109,7 @@ async fn copy_ceiling(source: &PgPool) -> Duration {
             .unwrap();
         dumps.push((table, chunks.concat()));
     }
-    let (_, target) = fresh_database("copy").await;
+    let (_, target) = fresh_database("copy", 2).await;
     let mut conn = target.acquire().await.unwrap();
     let started = Instant::now();
     let mut tx = conn.begin().await.unwrap();

@@ -13,41 +13,14 @@ use retino_sync::retino::RetinoClient;
 use retino_sync::sim::Simulator;
 use retino_sync::store::Store;
 use retino_sync::sync::{sync_account, RunOptions};
-use sqlx::postgres::PgPoolOptions;
-use sqlx::{Connection, PgConnection};
+use support::{fresh_database, TOKEN};
 use tokio_util::sync::CancellationToken;
 
-const TOKEN: &str = "bench-token";
-
-fn admin_url() -> String {
-    std::env::var("RETINO_SYNC_TEST_ADMIN_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
+mod support;
 
 async fn fresh_store(label: &str) -> (String, Store) {
-    let admin = admin_url();
-    let mut conn = PgConnection::connect(&admin)
-        .await
-        .expect("PostgreSQL (RETINO_SYNC_TEST_ADMIN_URL)");
-    let name = format!("retino_bench_{label}");
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let mut url = url::Url::parse(&admin).unwrap();
-    url.set_path(&name);
-    let pool = PgPoolOptions::new()
-        .max_connections(12)
-        .connect(url.as_str())
-        .await
-        .unwrap();
-    let store = Store::from_pool(pool);
-    store.migrate().await.unwrap();
-    (url.to_string(), store)
+    let (url, pool) = fresh_database(label, 12).await;
+    (url, Store::from_pool(pool))
 }
 
 /// One backfill into a fresh database; returns its wall time.

@@ -17,84 +17,20 @@ use retino_sync::sim::Simulator;
 use retino_sync::store::Store;
 use retino_sync::sync::{sync_account, RunOptions};
 use serde_json::Value;
-use sqlx::postgres::PgPoolOptions;
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::PgPool;
+use support::{fresh_database, TOKEN};
 use tokio_util::sync::CancellationToken;
 
-const TOKEN: &str = "bench-token";
+#[path = "../tests/common/docs.rs"]
+mod docs;
+mod support;
+
+use docs::sql_blocks;
+
 const SCHEMA_DOC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/schema.md");
 /// Each query runs this often and its fastest run counts: the first may
 /// still be reading pages the sync left on disk rather than in cache.
 const RUNS: usize = 3;
-
-fn admin_url() -> String {
-    std::env::var("RETINO_SYNC_TEST_ADMIN_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-async fn fresh_database() -> (String, PgPool) {
-    let admin = admin_url();
-    let mut conn = PgConnection::connect(&admin)
-        .await
-        .expect("PostgreSQL (RETINO_SYNC_TEST_ADMIN_URL)");
-    let name = "retino_bench_queries";
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let mut url = url::Url::parse(&admin).unwrap();
-    url.set_path(name);
-    let pool = PgPoolOptions::new()
-        .max_connections(4)
-        .connect(url.as_str())
-        .await
-        .unwrap();
-    (url.to_string(), pool)
-}
-
-/// Line parser state: SQL is only taken from ```sql fences, and `#` lines
-/// inside other fences are not headings. Same rules as `tests/docs.rs`,
-/// which checks that every block runs.
-enum Fence {
-    Outside,
-    Sql(String),
-    Other,
-}
-
-/// Every ```sql block of the document with the heading above it.
-fn sql_blocks(doc: &str) -> Vec<(String, String)> {
-    let mut blocks = Vec::new();
-    let mut heading = String::new();
-    let mut fence = Fence::Outside;
-    for line in doc.lines() {
-        fence = match fence {
-            Fence::Outside if line.trim_end() == "```sql" => Fence::Sql(String::new()),
-            Fence::Outside if line.starts_with("```") => Fence::Other,
-            Fence::Outside => {
-                if line.starts_with('#') {
-                    heading = line.trim_start_matches('#').trim().to_owned();
-                }
-                Fence::Outside
-            }
-            Fence::Sql(sql) if line.trim_end() == "```" => {
-                blocks.push((heading.clone(), sql));
-                Fence::Outside
-            }
-            Fence::Sql(mut sql) => {
-                sql.push_str(line);
-                sql.push('\n');
-                Fence::Sql(sql)
-            }
-            Fence::Other if line.trim_end() == "```" => Fence::Outside,
-            Fence::Other => Fence::Other,
-        };
-    }
-    blocks
-}
 
 /// One query's fastest `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)`.
 struct Measured {
@@ -158,14 +94,15 @@ async fn main() {
     let sim = Simulator::new(TOKEN);
     sim.generate(7, count);
     let server = sim.spawn().await.unwrap();
-    let (db_url, pool) = fresh_database().await;
+    let (db_url, pool) = fresh_database("queries", 4).await;
     let store = Store::from_pool(pool.clone());
-    store.migrate().await.unwrap();
 
     let env: HashMap<String, String> = [
         ("RETINO_SYNC__DATABASE__URL", db_url),
         ("RETINO_SYNC__API__BASE_URL", server.base_url()),
         ("RETINO_SYNC__API__TOKEN", TOKEN.to_owned()),
+        // The simulator is local: no need for the client-side limit.
+        ("RETINO_SYNC__API__REQUESTS_PER_SECOND", "0".to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

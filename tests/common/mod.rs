@@ -4,6 +4,8 @@
 //! from the JSON itself rather than through the crate's own models.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod docs;
+
 use std::collections::{BTreeSet, HashMap};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
