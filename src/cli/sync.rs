@@ -94,10 +94,12 @@ impl TerminalProgress {
 
 impl Progress for TerminalProgress {
     fn page_committed(&self, page: &TicketPage, _: &RunReport) {
-        // `count` is what the current query still matches, this page included.
-        let done = self.bar.position();
-        self.bar
-            .set_length(done + page.count.max(page.len() as u64));
+        // `count` is what the current query still matches, this page
+        // included. Parallel windows each count only their own span, so the
+        // length only ever grows rather than jumping back.
+        let left = page.count.max(page.len() as u64);
+        let length = (self.bar.position() + left).max(self.bar.length().unwrap_or(0));
+        self.bar.set_length(length);
         self.bar.inc(page.len() as u64);
     }
 }
