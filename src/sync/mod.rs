@@ -1,9 +1,11 @@
 //! The sync engine: one incremental run for one account.
 //!
-//! A run takes the account's lock, reads `GET /tickets` ordered by
-//! `updated_at` from `watermark - lookback` (everything with `--full`), and
-//! commits each page together with the watermark it earns. A crash at any
-//! point resumes from the last committed page. The engine decides what to
+//! A run takes the account's lock, refreshes its reference data, then reads
+//! `GET /tickets` ordered by `updated_at` from `watermark - lookback`
+//! (everything with `--full`), committing each page together with the
+//! watermark it earns; a large gap is read as parallel windows
+//! ([`backfill`]). A crash at any point resumes from the last committed
+//! page. The deletion pass lives in [`reconcile`]. The engine decides what to
 //! fetch and when to stop; it leaves HTTP to [`crate::retino`] and SQL to
 //! [`crate::store`].
 
@@ -22,7 +24,7 @@ use crate::config::{AccountSettings, SyncSettings};
 use crate::retino::{ApiError, ReferenceKind, RetinoClient, TicketPage};
 use crate::store::{RunFinish, RunId, RunStatus, Store, StoreError};
 use crate::telemetry::metrics;
-pub use cursor::Cursor;
+use cursor::Cursor;
 pub use reconcile::{reconcile_account, ReconcileOptions, ReconcileReport};
 
 #[derive(Debug, Clone, Default)]
