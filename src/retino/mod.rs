@@ -1,6 +1,6 @@
 //! The Retino Tickets API v2, as a typed client.
 //!
-//! [`models`] types tickets as the API sends them, [`reference`] the data
+//! [`models`] types tickets as the API sends them, [`reference`](mod@reference) the data
 //! tickets point to; [`client`] talks HTTP with retries,
 //! [`error`] says what went wrong in terms a caller can act on.
 
