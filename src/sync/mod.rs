@@ -4,8 +4,8 @@
 //! `GET /tickets` ordered by `updated_at` from `watermark - lookback`
 //! (everything with `--full`), committing each page together with the
 //! watermark it earns; a large gap is read as parallel windows
-//! ([`backfill`]). A crash at any point resumes from the last committed
-//! page. The deletion pass lives in [`reconcile`]. The engine decides what to
+//! (`backfill.rs`). A crash at any point resumes from the last committed
+//! page. The deletion pass lives in `reconcile.rs`. The engine decides what to
 //! fetch and when to stop; it leaves HTTP to [`crate::retino`] and SQL to
 //! [`crate::store`].
 
