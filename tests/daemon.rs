@@ -296,3 +296,82 @@ async fn bad_configuration_stops_the_daemon_at_start_with_one_line() {
         assert!(stderr.contains(named), "{key}={value}: {stderr}");
     }
 }
+
+/// Holds the running run's `sync_runs` row locked, so the daemon's next page
+/// commit (which updates that row) cannot finish until the lock goes.
+async fn block_the_commit_in_flight(h: &Harness) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let pages: Option<i32> =
+            sqlx::query_scalar("SELECT max(pages) FROM retino.sync_runs WHERE status = 'running'")
+                .fetch_one(&h.db.pool)
+                .await
+                .unwrap();
+        if pages.unwrap_or(0) >= 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the backfill made no progress");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut tx = h.db.pool.begin().await.unwrap();
+    sqlx::query("SELECT id FROM retino.sync_runs WHERE status = 'running' FOR UPDATE")
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+    tx
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_shutdown_ends_at_its_timeout_and_a_second_signal_ends_it_at_once() {
+    let slow = [
+        ("RETINO_SYNC__API__PAGE_SIZE", "20"),
+        ("RETINO_SYNC__SYNC__SCHEDULE", "0 0 0 1 1 *"),
+        ("RETINO_SYNC__SYNC__SHUTDOWN_TIMEOUT", "2s"),
+    ];
+
+    // One signal: the daemon waits for the commit, then gives up at the bound.
+    let h = Harness::new(1000).await;
+    h.sim.set_latency(Duration::from_millis(30));
+    let mut daemon = Daemon::start(&h, &slow);
+    let lock = block_the_commit_in_flight(&h).await;
+    let signalled = Instant::now();
+    daemon.terminate();
+    let status = daemon.wait_exit(Duration::from_secs(10));
+    assert!(!status.success());
+    assert!(
+        signalled.elapsed() >= Duration::from_secs(2),
+        "it did not wait for the run"
+    );
+    let stderr = daemon.stderr();
+    let reason = stderr
+        .lines()
+        .find(|l| l.starts_with("retino-sync: "))
+        .unwrap_or_default();
+    assert!(reason.contains("sync.shutdown_timeout"), "{stderr}");
+    lock.rollback().await.unwrap();
+
+    // Two signals: the second one does not wait.
+    let h = Harness::new(1000).await;
+    h.sim.set_latency(Duration::from_millis(30));
+    let long = [("RETINO_SYNC__SYNC__SHUTDOWN_TIMEOUT", "60s")];
+    let mut daemon = Daemon::start(&h, &[slow[0], slow[1], long[0]]);
+    let lock = block_the_commit_in_flight(&h).await;
+    daemon.terminate();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        daemon.child.try_wait().unwrap().is_none(),
+        "the first signal must wait for the commit"
+    );
+    let signalled = Instant::now();
+    daemon.terminate();
+    let status = daemon.wait_exit(Duration::from_secs(5));
+    assert!(!status.success());
+    assert!(signalled.elapsed() < Duration::from_secs(5));
+    let stderr = daemon.stderr();
+    let reason = stderr
+        .lines()
+        .find(|l| l.starts_with("retino-sync: "))
+        .unwrap_or_default();
+    assert!(reason.contains("second signal"), "{stderr}");
+    lock.rollback().await.unwrap();
+}

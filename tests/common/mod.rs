@@ -411,6 +411,8 @@ pub async fn xmins(pool: &PgPool) -> Vec<(String, String)> {
 pub struct Daemon {
     pub child: Child,
     port: u16,
+    /// Its stderr: a file, so a chatty daemon can never block on a pipe.
+    log: tempfile::NamedTempFile,
 }
 
 impl Daemon {
@@ -420,6 +422,7 @@ impl Daemon {
             .local_addr()
             .unwrap()
             .port();
+        let log = tempfile::NamedTempFile::new().unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_retino-sync"))
             .arg("run")
             .env_clear()
@@ -428,10 +431,15 @@ impl Daemon {
             .env("RETINO_SYNC__SYNC__SCHEDULE", "* * * * * *")
             .envs(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::from(log.reopen().unwrap()))
             .spawn()
             .unwrap();
-        Self { child, port }
+        Self { child, port, log }
+    }
+
+    /// What the daemon wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap()
     }
 
     pub fn port(&self) -> u16 {
