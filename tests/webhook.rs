@@ -35,7 +35,8 @@ async fn webhook_deliveries_are_stored_guarded_and_authenticated() {
         .wait_for("/readyz", Duration::from_secs(30), |s, _| s == 200)
         .await;
     let url = format!("http://127.0.0.1:{}/webhooks/retino/default", daemon.port());
-    let http = reqwest::Client::new();
+    // No connection reuse: the daemon closes the one it refused a body on.
+    let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
     let post = |body: Vec<u8>, secret: Option<&str>| {
         let mut request = http
             .post(&url)
