@@ -113,7 +113,7 @@ async fn upsert_ticket_rows(
                 .and_then(|c| customer_identity(account, c))
                 .map(|(id, _)| id),
         );
-        bound_orders.push(t.bound_order.clone());
+        bound_orders.push(t.bound_order.as_ref());
         currencies.push(t.currency.clone());
         languages.push(t.language.clone());
         countries.push(t.country.clone());
@@ -123,12 +123,12 @@ async fn upsert_ticket_rows(
         rating_comments.push(t.customer_rating_comment.clone());
         verification_states.push(t.verification_state.clone());
         unread.push(t.is_unread);
-        custom_fields.push(t.custom_fields.clone());
-        shipping.push(t.shipping.clone());
+        custom_fields.push(t.custom_fields.as_ref());
+        shipping.push(t.shipping.as_ref());
         created.push(t.created_at.map(|d| d.to_utc()));
         updated.push(t.updated_at.to_utc());
         closed.push(t.closed_at.map(|d| d.to_utc()));
-        raws.push(record.raw.clone());
+        raws.push(&record.raw);
     }
     sqlx::query_scalar(
         "INSERT INTO retino.tickets AS t (
@@ -228,9 +228,9 @@ async fn replace_products(
     let mut with_vat: Vec<Option<Decimal>> = Vec::new();
     let mut without_vat: Vec<Option<Decimal>> = Vec::new();
     let mut vat: Vec<Option<Decimal>> = Vec::new();
-    let mut order_items: Vec<Option<Value>> = Vec::new();
-    let mut files: Vec<Option<Value>> = Vec::new();
-    let mut custom_fields: Vec<Option<Value>> = Vec::new();
+    let mut order_items: Vec<Option<&Value>> = Vec::new();
+    let mut files: Vec<Option<&Value>> = Vec::new();
+    let mut custom_fields: Vec<Option<&Value>> = Vec::new();
     for record in tickets {
         for (position, p) in record.ticket.products.iter().enumerate() {
             // A product id listed twice would make the upsert touch a row
@@ -253,9 +253,9 @@ async fn replace_products(
             with_vat.push(price.with_vat);
             without_vat.push(price.without_vat);
             vat.push(price.vat);
-            order_items.push(p.bound_order_item.clone());
-            files.push(p.files.clone());
-            custom_fields.push(p.custom_fields.clone());
+            order_items.push(p.bound_order_item.as_ref());
+            files.push(p.files.as_ref());
+            custom_fields.push(p.custom_fields.as_ref());
         }
     }
     sqlx::query("DELETE FROM retino.products WHERE ticket_id = ANY($1) AND NOT (id = ANY($2))")
