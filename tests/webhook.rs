@@ -36,7 +36,10 @@ async fn webhook_deliveries_are_stored_guarded_and_authenticated() {
         .await;
     let url = format!("http://127.0.0.1:{}/webhooks/retino/default", daemon.port());
     // No connection reuse: the daemon closes the one it refused a body on.
-    let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
     let post = |body: Vec<u8>, secret: Option<&str>| {
         let mut request = http
             .post(&url)

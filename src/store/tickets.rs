@@ -31,19 +31,24 @@ pub(super) async fn upsert_tickets(
     if records.is_empty() {
         return Ok(0);
     }
-    let written: HashSet<Uuid> = upsert_ticket_rows(conn, account, &records)
-        .await?
-        .into_iter()
-        .collect();
-    if written.is_empty() {
+    let rows = upsert_ticket_rows(conn, account, &records).await?;
+    if rows.is_empty() {
         return Ok(0);
     }
+    let written: HashSet<Uuid> = rows.iter().map(|(id, _)| *id).collect();
+    // Only a ticket that existed before can have products or tags to drop;
+    // in a backfill every ticket is new and the deletes are skipped.
+    let updated: Vec<Uuid> = rows
+        .iter()
+        .filter(|(_, inserted)| !inserted)
+        .map(|(id, _)| *id)
+        .collect();
     let changed: Vec<&TicketRecord> = records
         .into_iter()
         .filter(|r| written.contains(&r.ticket.id))
         .collect();
-    replace_products(conn, account, &changed).await?;
-    replace_tags(conn, &changed).await?;
+    replace_products(conn, account, &changed, &updated).await?;
+    replace_tags(conn, &changed, &updated).await?;
     customers::upsert(conn, account, &changed).await?;
     Ok(written.len() as u64)
 }
@@ -76,7 +81,7 @@ async fn upsert_ticket_rows(
     conn: &mut PgConnection,
     account: &str,
     records: &[&TicketRecord],
-) -> Result<Vec<Uuid>, sqlx::Error> {
+) -> Result<Vec<(Uuid, bool)>, sqlx::Error> {
     let n = records.len();
     let mut ids = Vec::with_capacity(n);
     let mut codes = Vec::with_capacity(n);
@@ -130,7 +135,7 @@ async fn upsert_ticket_rows(
         closed.push(t.closed_at.map(|d| d.to_utc()));
         raws.push(&record.raw);
     }
-    sqlx::query_scalar(
+    sqlx::query_as(
         "INSERT INTO retino.tickets AS t (
              id, account, code, state_id, type_id, owner_id, customer_id, bound_order,
              currency, language, country, order_id, order_date, customer_rating,
@@ -177,7 +182,7 @@ async fn upsert_ticket_rows(
          WHERE t.updated_at < EXCLUDED.updated_at
             OR (t.updated_at = EXCLUDED.updated_at
                 AND (t.raw IS DISTINCT FROM EXCLUDED.raw OR t.deleted_at IS NOT NULL))
-         RETURNING t.id",
+         RETURNING t.id, t.xmax = 0 AS inserted",
     )
     .bind(account)
     .bind(ids)
@@ -206,13 +211,14 @@ async fn upsert_ticket_rows(
     .await
 }
 
-/// Makes each changed ticket's products exactly its current list.
+/// Makes each changed ticket's products exactly its current list; `updated`
+/// are the changed tickets that existed before.
 async fn replace_products(
     conn: &mut PgConnection,
     account: &str,
     tickets: &[&TicketRecord],
+    updated: &[Uuid],
 ) -> Result<(), sqlx::Error> {
-    let ticket_ids: Vec<Uuid> = tickets.iter().map(|r| r.ticket.id).collect();
     let mut seen = HashSet::new();
     let mut ids = Vec::new();
     let mut owners = Vec::new();
@@ -258,11 +264,13 @@ async fn replace_products(
             custom_fields.push(p.custom_fields.as_ref());
         }
     }
-    sqlx::query("DELETE FROM retino.products WHERE ticket_id = ANY($1) AND NOT (id = ANY($2))")
-        .bind(&ticket_ids)
-        .bind(&ids)
-        .execute(&mut *conn)
-        .await?;
+    if !updated.is_empty() {
+        sqlx::query("DELETE FROM retino.products WHERE ticket_id = ANY($1) AND NOT (id = ANY($2))")
+            .bind(updated)
+            .bind(&ids)
+            .execute(&mut *conn)
+            .await?;
+    }
     if ids.is_empty() {
         return Ok(());
     }
@@ -323,27 +331,30 @@ async fn replace_products(
     Ok(())
 }
 
-/// Makes each changed ticket's tags exactly its current list.
+/// Makes each changed ticket's tags exactly its current list; `updated`
+/// are the changed tickets that existed before.
 async fn replace_tags(
     conn: &mut PgConnection,
     tickets: &[&TicketRecord],
+    updated: &[Uuid],
 ) -> Result<(), sqlx::Error> {
-    let ticket_ids: Vec<Uuid> = tickets.iter().map(|r| r.ticket.id).collect();
     let (tag_owners, tag_ids): (Vec<Uuid>, Vec<Uuid>) = tickets
         .iter()
         .flat_map(|r| r.ticket.tags.iter().map(|tag| (r.ticket.id, *tag)))
         .unzip();
-    sqlx::query(
-        "DELETE FROM retino.ticket_tags tt
-         WHERE tt.ticket_id = ANY($1)
-           AND NOT EXISTS (SELECT 1 FROM UNNEST($2::uuid[], $3::uuid[]) AS n(ticket_id, tag_id)
-                           WHERE n.ticket_id = tt.ticket_id AND n.tag_id = tt.tag_id)",
-    )
-    .bind(&ticket_ids)
-    .bind(&tag_owners)
-    .bind(&tag_ids)
-    .execute(&mut *conn)
-    .await?;
+    if !updated.is_empty() {
+        sqlx::query(
+            "DELETE FROM retino.ticket_tags tt
+             WHERE tt.ticket_id = ANY($1)
+               AND NOT EXISTS (SELECT 1 FROM UNNEST($2::uuid[], $3::uuid[]) AS n(ticket_id, tag_id)
+                               WHERE n.ticket_id = tt.ticket_id AND n.tag_id = tt.tag_id)",
+        )
+        .bind(updated)
+        .bind(&tag_owners)
+        .bind(&tag_ids)
+        .execute(&mut *conn)
+        .await?;
+    }
     if tag_ids.is_empty() {
         return Ok(());
     }
