@@ -140,3 +140,34 @@ async fn check_reports_each_part_on_its_own_line() {
         "check calls the API once per account"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_are_one_object_per_line_with_the_run_span() {
+    let h = Harness::new(120).await;
+    let out = retino_sync(&h)
+        .arg("sync")
+        .env("RETINO_SYNC__TELEMETRY__FORMAT", "json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON object ({e}): {l}")))
+        .collect();
+    let finished = lines
+        .iter()
+        .find(|l| l["message"] == "sync run succeeded")
+        .expect("the run's end is logged");
+    assert_eq!(finished["span"]["account"], "default");
+    assert!(finished["span"]["run_id"].is_number(), "{finished}");
+    assert_eq!(finished["tickets"], 120);
+    assert!(
+        !stderr.contains(TOKEN),
+        "RUST_LOG=debug must not print the token"
+    );
+}
