@@ -61,6 +61,36 @@ async fn get_search_and_list_read_the_api() {
         "search by order id finds the ticket"
     );
 
+    // All pages by default; one page with --page.
+    let paged = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_retino-sync"))
+            .arg("tickets")
+            .args(args)
+            .env_clear()
+            .envs(h.env())
+            .env("RETINO_SYNC__API__PAGE_SIZE", "10")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_str::<Vec<Value>>(&stdout(&out)).unwrap()
+    };
+    let everyone = paged(&["search", "@", "--json"]);
+    let with_email = h
+        .sim
+        .tickets()
+        .iter()
+        .filter(|t| {
+            t["customer"]["email"]
+                .as_str()
+                .is_some_and(|e| e.contains('@'))
+        })
+        .count();
+    assert_eq!(everyone.len(), with_email);
+    assert!(with_email > 20, "the search must span pages of 10");
+    let second = paged(&["search", "@", "--page", "2", "--json"]);
+    assert_eq!(second.len(), 10);
+    assert!(second.iter().all(|t| everyone.contains(t)));
+
     let since = ticket["updated_at"].as_str().unwrap();
     let out = tickets(&h, &["list", "--updated-since", since, "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
