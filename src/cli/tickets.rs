@@ -204,17 +204,25 @@ where
 /// A refused change lists its problems field by field, one per line on
 /// stderr; the error itself stays the one-line summary every command ends with.
 fn field_by_field(error: ApiError) -> anyhow::Error {
-    if let ApiError::Invalid { account, errors } = &error {
-        eprintln!("Retino refused the change for account `{account}`:");
-        for e in errors {
-            eprintln!("  {e}");
-        }
-        return anyhow::anyhow!(
-            "the change was refused ({} problem(s), listed above)",
-            errors.len()
-        );
+    let (heading, errors) = match &error {
+        ApiError::Invalid { account, errors } => (
+            format!("Retino refused the change for account `{account}`:"),
+            errors,
+        ),
+        ApiError::InvalidChange { account, errors } => (
+            format!("the change for account `{account}` was not sent:"),
+            errors,
+        ),
+        _ => return error.into(),
+    };
+    eprintln!("{heading}");
+    for e in errors {
+        eprintln!("  {e}");
     }
-    error.into()
+    anyhow::anyhow!(
+        "the change was refused ({} problem(s), listed above)",
+        errors.len()
+    )
 }
 
 /// Stores the returned ticket in the mirror now; the change itself is done,

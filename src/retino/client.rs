@@ -172,10 +172,12 @@ impl RetinoClient {
         change: &TicketChange,
         replace: bool,
     ) -> Result<TicketRecord, ApiError> {
-        change.validate().map_err(|errors| ApiError::Invalid {
-            account: self.account.clone(),
-            errors,
-        })?;
+        change
+            .validate()
+            .map_err(|errors| ApiError::InvalidChange {
+                account: self.account.clone(),
+                errors,
+            })?;
         let url = self.endpoint(&["tickets", &id.to_string()]);
         let method = if replace { Method::PUT } else { Method::PATCH };
         let body = serde_json::to_value(change).expect("a ticket change serializes");

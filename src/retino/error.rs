@@ -50,6 +50,13 @@ pub enum ApiError {
         errors: Vec<String>,
     },
 
+    /// Caught before sending: nothing reached Retino.
+    #[error("the change for account `{account}` was not sent: {}", errors.join("; "))]
+    InvalidChange {
+        account: String,
+        errors: Vec<String>,
+    },
+
     #[error("Retino sent a ticket for account `{account}` that does not fit the model: {reason}")]
     UnfitTicket { account: String, reason: String },
 
@@ -103,7 +110,10 @@ impl ApiError {
             Self::RateLimited { .. } => Some(429),
             Self::NotFound { .. } | Self::NoSuchTicket { .. } => Some(404),
             Self::Invalid { .. } => Some(400),
-            Self::Transport { .. } | Self::MalformedBody { .. } | Self::UnfitTicket { .. } => None,
+            Self::Transport { .. }
+            | Self::MalformedBody { .. }
+            | Self::UnfitTicket { .. }
+            | Self::InvalidChange { .. } => None,
         }
     }
 }
