@@ -232,6 +232,14 @@ impl From<RawPage> for TicketPage {
 }
 
 impl TicketPage {
+    /// Every `updated_at` on the page that reads, rejects' included.
+    pub fn update_times(&self) -> impl Iterator<Item = DateTime<Utc>> + '_ {
+        self.tickets
+            .iter()
+            .map(|r| r.ticket.updated_at.to_utc())
+            .chain(self.rejects.iter().filter_map(|r| r.updated_at))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.tickets.is_empty() && self.rejects.is_empty()
     }
@@ -256,6 +264,11 @@ pub(crate) fn parse_record<T: serde::de::DeserializeOwned>(value: &Value) -> Res
 }
 
 impl RejectedRecord {
+    /// Its id, when that much of it reads: the record still exists upstream.
+    pub fn id(&self) -> Option<Uuid> {
+        self.payload.get("id")?.as_str()?.parse().ok()
+    }
+
     pub fn new(reason: String, payload: Value) -> Self {
         let updated_at = payload
             .get("updated_at")

@@ -62,6 +62,14 @@ pub struct PageOutcome {
     pub watermark: Option<DateTime<Utc>>,
 }
 
+/// What replacing one reference listing did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReferenceOutcome {
+    /// Entries newly marked `removed_at`: gone upstream.
+    pub removed: u64,
+    pub rejects_stored: u64,
+}
+
 /// A page ready to commit, with the watermark it earns.
 #[derive(Debug)]
 pub struct PageCommit<'a> {
@@ -186,16 +194,15 @@ impl Store {
         language: &str,
         run_id: RunId,
         list: &ReferenceList,
-    ) -> Result<PageOutcome, StoreError> {
+    ) -> Result<ReferenceOutcome, StoreError> {
         let mut tx = self.pool.begin().await?;
-        reference::replace(&mut tx, account, language, list).await?;
+        let removed = reference::replace(&mut tx, account, language, list).await?;
         let rejects_stored =
             runs::store_rejects(&mut tx, account, Some(run_id), &list.rejects).await?;
         tx.commit().await?;
-        Ok(PageOutcome {
-            tickets_written: 0,
+        Ok(ReferenceOutcome {
+            removed,
             rejects_stored,
-            watermark: None,
         })
     }
 

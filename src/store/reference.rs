@@ -12,6 +12,7 @@ use crate::retino::reference::{
     CustomField, Entry, Localized, NamedEntry, RefundAccount, Tag, User,
 };
 use crate::retino::reference::{ReferenceEntries, ReferenceKind, ReferenceList};
+use crate::retino::RejectedRecord;
 
 fn table(kind: ReferenceKind) -> &'static str {
     match kind {
@@ -55,11 +56,7 @@ pub(super) async fn replace(
     // A rejected record is still there upstream: keep its row if its id reads.
     let kept: Vec<Uuid> = present
         .into_iter()
-        .chain(
-            list.rejects
-                .iter()
-                .filter_map(|r| r.payload.get("id")?.as_str()?.parse().ok()),
-        )
+        .chain(list.rejects.iter().filter_map(RejectedRecord::id))
         .collect();
     let marked = sqlx::query(&format!(
         "UPDATE {table} SET removed_at = now()

@@ -112,13 +112,7 @@ async fn earliest_update(client: &RetinoClient) -> Result<Option<DateTime<Utc>>,
             page: 1,
         })
         .await?;
-    Ok(first.and_then(|page| {
-        page.tickets
-            .iter()
-            .map(|r| r.ticket.updated_at.to_utc())
-            .chain(page.rejects.iter().filter_map(|r| r.updated_at))
-            .min()
-    }))
+    Ok(first.and_then(|page| page.update_times().min()))
 }
 
 /// `[from, to]` cut into `n` equal, disjoint, inclusive windows.

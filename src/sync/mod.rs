@@ -309,6 +309,13 @@ async fn refresh_reference(
         let outcome = store
             .replace_reference(client.account(), language, run_id, &list)
             .await?;
+        if outcome.removed > 0 {
+            tracing::info!(
+                endpoint = kind.path(),
+                removed = outcome.removed,
+                "reference entries gone upstream marked removed"
+            );
+        }
         report.rejects += outcome.rejects_stored;
         metrics::page_stored(client.account(), 0, outcome.rejects_stored);
     }

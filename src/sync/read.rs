@@ -45,12 +45,7 @@ pub async fn read_span(
         if !is_ordered_by_update(&page) {
             return Err(SyncError::Unordered(account.to_owned()));
         }
-        let newest = page
-            .tickets
-            .iter()
-            .map(|r| r.ticket.updated_at.to_utc())
-            .chain(page.rejects.iter().filter_map(|r| r.updated_at))
-            .max();
+        let newest = page.update_times().max();
         // Decided on the page as received, before dropping what is stored.
         let last = cursor.is_last(&page);
         let next = cursor.next_after(&page);

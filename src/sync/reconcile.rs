@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::{holding_account_lock, unless_stopped, Cursor, SyncError};
-use crate::retino::RetinoClient;
+use crate::retino::{RejectedRecord, RetinoClient};
 use crate::store::{DeletionOutcome, Store};
 use crate::telemetry::metrics;
 
@@ -116,11 +116,7 @@ async fn list_every_id(
         let Some(page) = fetched? else { break };
         ids.extend(page.tickets.iter().map(|r| r.ticket.id));
         // A record that does not fit the model still exists upstream.
-        ids.extend(
-            page.rejects
-                .iter()
-                .filter_map(|r| r.payload.get("id")?.as_str()?.parse::<Uuid>().ok()),
-        );
+        ids.extend(page.rejects.iter().filter_map(RejectedRecord::id));
         if cursor.is_last(&page) {
             break;
         }
