@@ -77,11 +77,16 @@ pub struct PageCommit<'a> {
     pub run_id: RunId,
     pub tickets: &'a [TicketRecord],
     pub rejects: &'a [RejectedRecord],
-    /// Where a sequential read stands; ignored for a window's page, whose
-    /// watermark the windows earn together.
-    pub watermark: Option<DateTime<Utc>>,
-    /// Set when the page belongs to a parallel backfill window.
-    pub window: Option<WindowProgress>,
+    pub progress: PageProgress,
+}
+
+/// What a page earns besides its rows.
+#[derive(Debug, Clone, Copy)]
+pub enum PageProgress {
+    /// A sequential read: the watermark moves to here.
+    Watermark(Option<DateTime<Utc>>),
+    /// A parallel backfill window: the windows earn the watermark together.
+    Window(WindowProgress),
 }
 
 #[derive(Debug, Clone)]
@@ -124,13 +129,15 @@ impl Store {
         let tickets_written = tickets::upsert_tickets(&mut tx, page.account, page.tickets).await?;
         let rejects_stored =
             runs::store_rejects(&mut tx, page.account, Some(page.run_id), page.rejects).await?;
-        let watermark = match page.window {
-            Some(progress) => windows::record(&mut tx, page.account, progress).await?,
-            None => {
-                if let Some(watermark) = page.watermark {
+        let watermark = match page.progress {
+            PageProgress::Window(progress) => {
+                windows::record(&mut tx, page.account, progress).await?
+            }
+            PageProgress::Watermark(watermark) => {
+                if let Some(watermark) = watermark {
                     watermark::advance(&mut tx, page.account, TICKETS_STREAM, watermark).await?;
                 }
-                page.watermark
+                watermark
             }
         };
         runs::record_page(&mut tx, page.run_id, tickets_written, rejects_stored).await?;

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{unless_stopped, Completion, Cursor, Progress, RunReport, SyncError};
 use crate::retino::{RetinoClient, TicketPage};
-use crate::store::{PageCommit, RunId, Store, WindowProgress};
+use crate::store::{PageCommit, PageProgress, RunId, Store, WindowProgress};
 use crate::telemetry::metrics;
 
 /// What to read: `[from, to]` by `updated_at` (open ends read everything),
@@ -51,18 +51,20 @@ pub async fn read_span(
         let next = cursor.next_after(&page);
         page.tickets
             .retain(|r| !cursor.already_stored(r.ticket.id, r.ticket.updated_at.to_utc()));
-        let window = span.window.map(|from| WindowProgress {
-            from,
-            cursor: newest,
-            done: last,
-        });
+        let earned = match span.window {
+            Some(from) => PageProgress::Window(WindowProgress {
+                from,
+                cursor: newest,
+                done: last,
+            }),
+            None => PageProgress::Watermark(report.watermark_after.max(newest)),
+        };
         let commit = store.commit_page(PageCommit {
             account,
             run_id,
             tickets: &page.tickets,
             rejects: &page.rejects,
-            watermark: report.watermark_after.max(newest),
-            window,
+            progress: earned,
         });
         // Commits happen strictly in page order, and a commit is never
         // abandoned for a stop; only the fetch is.
