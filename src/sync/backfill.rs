@@ -12,38 +12,37 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::stream::{self, StreamExt};
-use tokio_util::sync::CancellationToken;
 
 use super::read::{read_span, Span};
-use super::{unless_stopped, Completion, Progress, RunReport, SyncError};
+use super::{unless_stopped, Completion, Run, RunReport, SyncError};
 use crate::retino::{RetinoClient, TicketQuery};
-use crate::store::{BackfillWindow, RunId, Store};
+use crate::store::BackfillWindow;
 
 /// More windows than workers, so one dense stretch of time does not leave
 /// the other workers idle at the end.
 const WINDOWS_PER_WORKER: usize = 4;
 
-#[allow(clippy::too_many_arguments)] // the run's context, passed through as is
 pub async fn parallel_backfill(
-    store: &Store,
-    client: &RetinoClient,
-    run_id: RunId,
+    run: &Run<'_>,
     start: Option<DateTime<Utc>>,
     concurrency: usize,
     report: &mut RunReport,
-    progress: &dyn Progress,
-    stop: &CancellationToken,
 ) -> Result<Completion, SyncError> {
+    let (store, client, stop) = (run.store, run.client, run.stop);
     let account = client.account();
     let mut windows = store.backfill_windows(account).await?;
     if windows.is_empty() {
-        let Some(from) = (match start {
+        let from = match start {
             Some(start) => Some(start),
-            None => match unless_stopped(stop, earliest_update(client)).await {
-                Some(earliest) => earliest?,
-                None => return Ok(Completion::Stopped),
-            },
-        }) else {
+            None => {
+                let Some(earliest) = unless_stopped(stop, earliest_update(client)).await else {
+                    return Ok(Completion::Stopped);
+                };
+                earliest?
+            }
+        };
+        // An account without tickets has nothing to backfill.
+        let Some(from) = from else {
             return Ok(Completion::Finished);
         };
         windows = split(from, Utc::now(), concurrency * WINDOWS_PER_WORKER);
@@ -70,7 +69,7 @@ pub async fn parallel_backfill(
                 to: Some(window.to),
                 window: Some(window.from),
             };
-            let result = read_span(store, client, run_id, span, &mut part, progress, stop).await;
+            let result = read_span(run, span, &mut part).await;
             (part, result)
         })
         .buffer_unordered(concurrency)
@@ -100,7 +99,7 @@ pub async fn parallel_backfill(
         to: None,
         window: None,
     };
-    read_span(store, client, run_id, tail, report, progress, stop).await
+    read_span(run, tail, report).await
 }
 
 /// The oldest `updated_at` in the account, or `None` when it has no tickets.

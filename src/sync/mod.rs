@@ -145,6 +145,15 @@ async fn holding_account_lock<T>(
     result
 }
 
+/// What every step of one run works with.
+struct Run<'a> {
+    store: &'a Store,
+    client: &'a RetinoClient,
+    id: RunId,
+    progress: &'a dyn Progress,
+    stop: &'a CancellationToken,
+}
+
 async fn locked_run(
     store: &Store,
     client: &RetinoClient,
@@ -166,15 +175,17 @@ async fn locked_run(
             watermark_after: watermark,
             ..RunReport::default()
         };
-        let outcome =
-            match refresh_reference(store, client, &options.language, run_id, &mut report, stop)
-                .await
-            {
-                Ok(Completion::Finished) => {
-                    read_tickets(store, client, &options, run_id, &mut report, progress, stop).await
-                }
-                other => other,
-            };
+        let run = Run {
+            store,
+            client,
+            id: run_id,
+            progress,
+            stop,
+        };
+        let outcome = match refresh_reference(&run, &options.language, &mut report).await {
+            Ok(Completion::Finished) => read_tickets(&run, &options, &mut report).await,
+            other => other,
+        };
         report.requests = client.stats().requests() - requests_before;
         report.retries = client.stats().retries() - retries_before;
 
@@ -246,13 +257,9 @@ async fn unless_stopped<T>(
 /// Reads what changed: in parallel windows when the gap is large (or a
 /// parallel backfill is unfinished), else sequentially from the watermark.
 async fn read_tickets(
-    store: &Store,
-    client: &RetinoClient,
+    run: &Run<'_>,
     options: &RunOptions,
-    run_id: RunId,
     report: &mut RunReport,
-    progress: &dyn Progress,
-    stop: &CancellationToken,
 ) -> Result<Completion, SyncError> {
     let start = match report.watermark_before {
         Some(watermark) if !options.full => Some(watermark - options.lookback),
@@ -262,41 +269,33 @@ async fn read_tickets(
         (Utc::now() - s).to_std().unwrap_or_default() > options.parallel_backfill_after
     });
     let parallel = options.backfill_concurrency > 1
-        && (gap_is_large || !store.backfill_windows(client.account()).await?.is_empty());
+        && (gap_is_large
+            || !run
+                .store
+                .backfill_windows(run.client.account())
+                .await?
+                .is_empty());
     if parallel {
         let concurrency = options.backfill_concurrency;
-        return backfill::parallel_backfill(
-            store,
-            client,
-            run_id,
-            start,
-            concurrency,
-            report,
-            progress,
-            stop,
-        )
-        .await;
+        return backfill::parallel_backfill(run, start, concurrency, report).await;
     }
     let span = read::Span {
         from: start,
         to: None,
         window: None,
     };
-    read::read_span(store, client, run_id, span, report, progress, stop).await
+    read::read_span(run, span, report).await
 }
 
 /// Replaces the account's reference data (small: a request or two per
 /// endpoint) so tickets stored in this run resolve to current names.
 async fn refresh_reference(
-    store: &Store,
-    client: &RetinoClient,
+    run: &Run<'_>,
     language: &str,
-    run_id: RunId,
     report: &mut RunReport,
-    stop: &CancellationToken,
 ) -> Result<Completion, SyncError> {
     for kind in ReferenceKind::ALL {
-        let Some(listing) = unless_stopped(stop, client.list_reference(kind)).await else {
+        let Some(listing) = unless_stopped(run.stop, run.client.list_reference(kind)).await else {
             return Ok(Completion::Stopped);
         };
         let Some(list) = listing? else {
@@ -306,8 +305,9 @@ async fn refresh_reference(
             );
             continue;
         };
-        let outcome = store
-            .replace_reference(client.account(), language, run_id, &list)
+        let outcome = run
+            .store
+            .replace_reference(run.client.account(), language, run.id, &list)
             .await?;
         if outcome.removed > 0 {
             tracing::info!(
@@ -317,7 +317,7 @@ async fn refresh_reference(
             );
         }
         report.rejects += outcome.rejects_stored;
-        metrics::page_stored(client.account(), 0, outcome.rejects_stored);
+        metrics::page_stored(run.client.account(), 0, outcome.rejects_stored);
     }
     Ok(Completion::Finished)
 }

@@ -6,11 +6,10 @@
 //! read is bound by the slower of API and database, not their sum.
 
 use chrono::{DateTime, Utc};
-use tokio_util::sync::CancellationToken;
 
-use super::{unless_stopped, Completion, Cursor, Progress, RunReport, SyncError};
-use crate::retino::{RetinoClient, TicketPage};
-use crate::store::{PageCommit, PageProgress, RunId, Store, WindowProgress};
+use super::{unless_stopped, Completion, Cursor, Run, RunReport, SyncError};
+use crate::retino::TicketPage;
+use crate::store::{PageCommit, PageProgress, WindowProgress};
 use crate::telemetry::metrics;
 
 /// What to read: `[from, to]` by `updated_at` (open ends read everything),
@@ -24,14 +23,17 @@ pub struct Span {
 }
 
 pub async fn read_span(
-    store: &Store,
-    client: &RetinoClient,
-    run_id: RunId,
+    run: &Run<'_>,
     span: Span,
     report: &mut RunReport,
-    progress: &dyn Progress,
-    stop: &CancellationToken,
 ) -> Result<Completion, SyncError> {
+    let Run {
+        store,
+        client,
+        id: run_id,
+        progress,
+        stop,
+    } = *run;
     let account = client.account();
     let mut cursor = Cursor::within(span.from, span.to);
     let Some(first) = unless_stopped(stop, client.list_tickets(&cursor.query())).await else {
