@@ -64,7 +64,7 @@ pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildE
     describe_gauge!(
         WATERMARK_LAG,
         Unit::Seconds,
-        "Now minus the account's watermark (the newest updated_at mirrored)."
+        "Now minus the account's watermark, below which every update is mirrored."
     );
     describe_gauge!(
         LAST_SUCCESS,
