@@ -2,6 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
+use super::TICKETS_STREAM;
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AccountStatus {
     pub account: String,
@@ -39,12 +41,13 @@ pub(super) async fn load(
                 (SELECT max(finished_at) FROM retino.sync_runs ok
                  WHERE ok.account = a.account AND ok.status = 'succeeded') AS last_success_at
          FROM accounts a
-         LEFT JOIN retino.sync_state s ON s.account = a.account AND s.stream = 'tickets'
+         LEFT JOIN retino.sync_state s ON s.account = a.account AND s.stream = $2
          LEFT JOIN LATERAL (SELECT * FROM retino.sync_runs x WHERE x.account = a.account
                             ORDER BY x.started_at DESC, x.id DESC LIMIT 1) r ON true
          ORDER BY a.ord NULLS LAST, a.account",
     )
     .bind(configured)
+    .bind(TICKETS_STREAM)
     .fetch_all(pool)
     .await
 }
@@ -69,13 +72,14 @@ pub(super) async fn freshness(
                 (SELECT max(finished_at) FROM retino.sync_runs ok
                  WHERE ok.account = a.account AND ok.status = 'succeeded') AS last_success_at
          FROM UNNEST($1::text[]) WITH ORDINALITY AS a(account, ord)
-         LEFT JOIN retino.sync_state s ON s.account = a.account AND s.stream = 'tickets'
+         LEFT JOIN retino.sync_state s ON s.account = a.account AND s.stream = $2
          LEFT JOIN LATERAL (SELECT status, error FROM retino.sync_runs x
                             WHERE x.account = a.account AND x.status <> 'running'
                             ORDER BY x.started_at DESC, x.id DESC LIMIT 1) r ON true
          ORDER BY a.ord",
     )
     .bind(accounts)
+    .bind(TICKETS_STREAM)
     .fetch_all(pool)
     .await
 }
